@@ -1,0 +1,58 @@
+"""Recognise the payment system a message is about from the names people use for it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+PROVIDERS = ("qiwi", "webmoney")
+
+# A name starts at a word start (no letter or digit before it). Endings are free for Cyrillic names
+# (Киви-кошелек, Кипере, вебмани) and for Latin names followed by a non-letter.
+_START = r"(?<![^\W_])"
+_PATTERNS = {
+    "qiwi": [
+        r"qiwi",
+        r"kiwi(?![a-z])",
+        r"киви",
+        r"ківі",
+        r"kivi(?![a-z])",
+    ],
+    "webmoney": [
+        r"web\s?-?money",
+        r"wеbmoney",
+        r"в[еэ]б\s?-?man[iy]",
+        r"в[еэ]б\s?-?мани",
+        r"в[еэ]б\s?-?мані",
+        r"вебмані",
+        r"vebman[iy]",
+        r"webman[iy]",
+        r"wmid",
+        r"wm[zrebupgxhcdkltvy](?![a-z])",
+        r"wm(?![a-z])",
+        r"keeper",
+        r"к[иі]пер",
+        r"k[ie]per(?![a-z])",
+        r"ат?тестат",
+        r"at?testat",
+    ],
+}
+_REGEX = re.compile(
+    "|".join(f"(?P<{name}>{_START}(?:{'|'.join(pats)}))" for name, pats in _PATTERNS.items()),
+    re.IGNORECASE,
+)
+
+
+def detect_provider(text: str) -> str | None:
+    """The provider named first in ``text``, or None when the text names none."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
+    m = _REGEX.search(folded)
+    return m.lastgroup if m else None
+
+
+def resolve_provider(text: str, requested: str | None = None) -> tuple[str | None, str | None]:
+    """(provider, source): a provider given in the request wins; else one named in the text; else none."""
+    if requested:
+        return requested, "request"
+    found = detect_provider(text)
+    return (found, "text") if found else (None, None)

@@ -1,0 +1,160 @@
+"""Probabilities from the fitted pipeline, fast for one question as for many.
+
+The training pipeline is ``normalize -> FeatureUnion(TfidfVectorizer, ...) -> CalibratedClassifierCV``
+(a frozen ``LinearSVC`` with temperature scaling). Calling ``predict_proba`` on it for one question
+costs far more than the arithmetic: sparse-matrix set-up in every vectorizer and, above all,
+``decision_function`` multiplying a 1-row sparse matrix by the transposed dense ``coef_``, which
+scipy copies on each call. ``LinearScorer`` keeps the library's own pieces (each vectorizer's
+``build_analyzer()``, its ``vocabulary_`` and ``idf_``, the fitted calibrator) and does only the
+per-row arithmetic, against a copy of ``coef_`` laid out once per load as (features x classes), so a
+question costs a dictionary look-up per n-gram and a gather of the matching weight rows.
+
+It reproduces ``pipeline.predict_proba`` to float precision; ``tests/model`` checks that on real
+data. Pipelines of another shape fall back to ``PipelineScorer`` (plain ``predict_proba``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from model.normalize import normalize
+
+
+class PipelineScorer:
+    """Any fitted pipeline with ``predict_proba``; no explanation support."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+        self.classes = np.asarray(pipeline.classes_)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.pipeline.predict_proba(list(texts))
+
+    def explain(self, text: str, class_index: int, top: int = 10) -> list[dict]:
+        return []
+
+
+@dataclass(frozen=True)
+class _Block:
+    analyzer: object
+    vocabulary: dict
+    idf: np.ndarray
+    sublinear: bool
+    offset: int
+    weight: float
+    vectorizer: TfidfVectorizer
+
+
+class LinearScorer:
+    """Row-wise TF-IDF features and linear scores from a fitted pipeline of the training shape."""
+
+    def __init__(self, pipeline: Pipeline):
+        features: FeatureUnion = pipeline.named_steps["features"]
+        calibrated: CalibratedClassifierCV = pipeline.named_steps["clf"]
+        (cc,) = calibrated.calibrated_classifiers_
+        svc = cc.estimator.estimator if isinstance(cc.estimator, FrozenEstimator) else cc.estimator
+        weights = features.transformer_weights or {}
+        blocks, offset = [], 0
+        for name, vec in features.transformer_list:
+            blocks.append(
+                _Block(
+                    analyzer=vec.build_analyzer(),
+                    vocabulary=vec.vocabulary_,
+                    idf=np.asarray(vec.idf_, dtype=np.float64),
+                    sublinear=vec.sublinear_tf,
+                    offset=offset,
+                    weight=float(weights.get(name, 1.0)),
+                    vectorizer=vec,
+                )
+            )
+            offset += len(vec.vocabulary_)
+        self.blocks = tuple(blocks)
+        self.weights_by_feature = np.ascontiguousarray(svc.coef_.T, dtype=np.float64)  # (features, classes or 1)
+        self.intercept = np.asarray(svc.intercept_, dtype=np.float64)
+        self.calibrator = cc.calibrators[0]
+        self.classes = np.asarray(calibrated.classes_)
+        self._feature_names: np.ndarray | None = None
+
+    @staticmethod
+    def supports(pipeline) -> bool:
+        steps = getattr(pipeline, "named_steps", {})
+        feats, clf = steps.get("features"), steps.get("clf")
+        if not (isinstance(feats, FeatureUnion) and isinstance(clf, CalibratedClassifierCV)):
+            return False
+        if clf.method != "temperature" or len(getattr(clf, "calibrated_classifiers_", ())) != 1:
+            return False
+        est = clf.calibrated_classifiers_[0].estimator
+        est = est.estimator if isinstance(est, FrozenEstimator) else est
+        vecs_ok = all(
+            isinstance(v, TfidfVectorizer) and v.norm == "l2" and v.use_idf and not v.lowercase for _, v in feats.transformer_list
+        )
+        first = pipeline.steps[0][1]
+        return vecs_ok and isinstance(est, LinearSVC) and getattr(first, "func", None).__name__ == "normalize_many"
+
+    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        norm = normalize(text)
+        cols, vals = [], []
+        for b in self.blocks:
+            counts: dict[int, int] = {}
+            vocab = b.vocabulary
+            for gram in b.analyzer(norm):
+                j = vocab.get(gram)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            if not counts:
+                continue
+            idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            v = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            if b.sublinear:
+                v = np.log(v) + 1.0
+            v *= b.idf[idx]
+            v *= b.weight / np.sqrt(v @ v)
+            cols.append(idx + b.offset)
+            vals.append(v)
+        if not cols:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        return np.concatenate(cols), np.concatenate(vals)
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        w = self.weights_by_feature
+        out = np.empty((len(texts), w.shape[1]))
+        for i, text in enumerate(texts):
+            cols, vals = self._row(text)
+            out[i] = vals @ w[cols]
+        out += self.intercept
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        scores = self.decision_function(texts)
+        return self.calibrator.predict(scores[:, 0] if scores.shape[1] == 1 else scores)
+
+    def feature_names(self) -> np.ndarray:
+        if self._feature_names is None:
+            self._feature_names = np.concatenate([b.vectorizer.get_feature_names_out() for b in self.blocks])
+        return self._feature_names
+
+    def explain(self, text: str, class_index: int, top: int = 10) -> list[dict]:
+        """The n-grams that pushed ``text`` towards class ``class_index`` most, with their weights."""
+        cols, vals = self._row(text)
+        if not len(cols):
+            return []
+        w = self.weights_by_feature
+        if w.shape[1] == 1:  # binary: the single column scores class 1 against class 0
+            contrib = vals * w[cols, 0] * (1 if class_index == 1 else -1)
+        else:
+            contrib = vals * w[cols, class_index]
+        order = np.argsort(-contrib)[:top]
+        names = self.feature_names()
+        return [{"ngram": str(names[cols[i]]), "weight": round(float(contrib[i]), 5)} for i in order if contrib[i] > 0]
+
+
+def make_scorer(pipeline) -> LinearScorer | PipelineScorer:
+    return LinearScorer(pipeline) if LinearScorer.supports(pipeline) else PipelineScorer(pipeline)

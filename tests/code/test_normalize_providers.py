@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from model.normalize import normalize, redact
+from model.providers import detect_provider, resolve_provider
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  ЁЛКИ   Палки ", "елки палки"),
+        ("ｑｉｗｉ", "qiwi"),  # NFKC folds full-width letters
+        ("Пишите на tp@qiwi.com", "пишите на _email_"),
+        ("см. https://www.webmoney.ru/rus/support/financial.shtml", "см. _url_"),
+        ("карта 4276 **** **** 1234 не работает", "карта _card_ не работает"),
+        ("карта 4276380012345678 не работает", "карта _card_ не работает"),
+        ("звонил на 8 800 707-77-59 и +7 (495) 783-69-00", "звонил на _phone_ и _phone_"),
+        ("перевел 1 500,50 руб", "перевел _num_ _num_ руб"),
+        ("WMID 123456789012", "wmid _num_"),
+    ],
+)
+def test_normalize(raw, expected):
+    assert normalize(raw) == expected
+
+
+def test_redact_keeps_words_and_hides_card_phone_email():
+    out = redact("Карта 5469 3800 1234 5678, тел +7 912 345-67-89, mail ivan@mail.ru")
+    assert "5469" not in out and "912" not in out and "ivan@" not in out
+    assert out.startswith("Карта _card_")
+
+
+@pytest.mark.parametrize(
+    ("text", "provider"),
+    [
+        ("Не могу зайти в Киви", "qiwi"),
+        ("QIWI кошелек заблокирован", "qiwi"),
+        ("ківі гаманець", "qiwi"),
+        ("Qiwi Банк карта", "qiwi"),
+        ("мой WMZ-кошелек пуст", "webmoney"),
+        ("не открывается Кипер", "webmoney"),
+        ("Кіпер не працює", "webmoney"),
+        ("WebMoney Keeper WinPro", "webmoney"),
+        ("вебмани", "webmoney"),
+        ("Вебмані", "webmoney"),
+        ("my WMID is 123", "webmoney"),
+        ("получить аттестат", "webmoney"),
+        ("кивок головой", None),
+        ("goalkeeper", None),
+        ("swmz", None),
+        ("просто текст", None),
+    ],
+)
+def test_detect_provider(text, provider):
+    assert detect_provider(text) == provider
+
+
+def test_first_named_provider_wins_and_request_beats_text():
+    assert detect_provider("перевел с вебмани на киви") == "webmoney"
+    assert resolve_provider("в киви не пришло", "webmoney") == ("webmoney", "request")
+    assert resolve_provider("в киви не пришло") == ("qiwi", "text")
+    assert resolve_provider("ничего не пришло") == (None, None)
+
+
+def test_provider_detection_agrees_with_dataset_labels(questions):
+    """The data's provider column is what a reader sees in the text; detection should agree."""
+    got = questions["text"].map(lambda t: detect_provider(t) or "none")
+    agreement = (got == questions["provider"]).mean()
+    assert agreement >= 0.95, agreement

@@ -1,0 +1,220 @@
+"""Fit the router's pipeline, calibrate it and tune its thresholds on validation data.
+
+Pipeline: ``normalize`` -> word (1-2) and character (1-4, within word boundaries) TF-IDF -> LinearSVC,
+calibrated by temperature scaling on the validation data (``CalibratedClassifierCV`` around the
+frozen SVM). The reject threshold and the ambiguity margin are tuned on the same validation data,
+never on test data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import LinearSVC
+
+from model.artifact import save_artifact
+from model.normalize import normalize_many
+from training.data import DataError, check_trainable, data_sha256
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    C: float = 1.0
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (1, 4)
+    char_min_df: int = 2
+    val_size: float = 0.15
+    max_inscope_drop: float = 0.005
+    seed: int = 13
+
+
+def build_pipeline(params: TrainParams) -> tuple[FunctionTransformer, FeatureUnion, LinearSVC]:
+    normalizer = FunctionTransformer(normalize_many)
+    features = FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(
+                    analyzer="word",
+                    token_pattern=r"(?u)\b\w+\b",
+                    ngram_range=params.word_ngrams,
+                    lowercase=False,
+                    sublinear_tf=True,
+                    dtype=np.float64,
+                ),
+            ),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=params.char_ngrams,
+                    min_df=params.char_min_df,
+                    lowercase=False,
+                    sublinear_tf=True,
+                    dtype=np.float64,
+                ),
+            ),
+        ]
+    )
+    svc = LinearSVC(C=params.C, random_state=params.seed)
+    return normalizer, features, svc
+
+
+def carve_validation(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    try:
+        tr, va = train_test_split(df, test_size=size, random_state=seed, stratify=df["label"])
+    except ValueError:
+        small = df["label"].value_counts()
+        small = small[small < 2]
+        raise DataError(
+            f"cannot carve a stratified validation split: labels with a single row: {', '.join(small.index[:5])}; pass --val"
+        ) from None
+    return tr.reset_index(drop=True), va.reset_index(drop=True)
+
+
+def apply_reject(labels: np.ndarray, proba: np.ndarray, oos_label: str | None, threshold: float | None) -> np.ndarray:
+    """Predicted labels after rejection: under ``threshold`` an in-scope answer becomes ``oos_label``."""
+    pred = labels[proba.argmax(1)]
+    if oos_label is None or threshold is None:
+        return pred
+    low = (proba.max(1) < threshold) & (pred != oos_label)
+    return np.where(low, oos_label, pred)
+
+
+def tune_reject_threshold(y: np.ndarray, proba: np.ndarray, labels: np.ndarray, oos_label: str, max_drop: float) -> dict:
+    """The threshold with the best out-of-scope recall whose in-scope accuracy stays within ``max_drop``
+    of no rejection at all (ties go to the lower threshold)."""
+    ins = y != oos_label
+    pred0 = labels[proba.argmax(1)]
+    conf = proba.max(1)
+    base = float((pred0[ins] == y[ins]).mean()) if ins.any() else 1.0
+    best = {
+        "threshold": 0.0,
+        "in_scope_accuracy": base,
+        "oos_recall": float((pred0[~ins] == oos_label).mean()) if (~ins).any() else 0.0,
+    }
+    for t in np.unique(conf[pred0 != oos_label]):
+        pred = np.where((conf < t) & (pred0 != oos_label), oos_label, pred0)
+        acc = float((pred[ins] == y[ins]).mean()) if ins.any() else 1.0
+        if acc < base - max_drop:
+            break
+        rec = float((pred[~ins] == oos_label).mean()) if (~ins).any() else 0.0
+        if rec > best["oos_recall"]:
+            best = {"threshold": float(t), "in_scope_accuracy": acc, "oos_recall": rec}
+    return best
+
+
+def tune_margin(correct: np.ndarray, margin: np.ndarray) -> float:
+    """The top-2 margin under which an answer is flagged ambiguous: the cut that best separates wrong
+    answers from right ones on validation data (F1 of 'flagged' as a detector of errors)."""
+    wrong = ~correct
+    if not wrong.any():
+        return 0.0
+    best_t, best_f1 = 0.0, 0.0
+    for t in np.unique(np.quantile(margin, np.linspace(0.01, 0.5, 50))):
+        flagged = margin < t
+        tp = float((flagged & wrong).sum())
+        if tp == 0:
+            continue
+        f1 = 2 * tp / (flagged.sum() + wrong.sum())
+        if f1 > best_f1:
+            best_t, best_f1 = float(t), f1
+    return best_t
+
+
+def validation_metrics(y: np.ndarray, pred: np.ndarray, oos_label: str | None) -> dict[str, Any]:
+    m: dict[str, Any] = {
+        "rows": int(len(y)),
+        "accuracy": round(float(accuracy_score(y, pred)), 4),
+        "macro_f1": round(float(f1_score(y, pred, average="macro", zero_division=0)), 4),
+    }
+    if oos_label is not None:
+        ins, is_oos = y != oos_label, pred == oos_label
+        m["in_scope_accuracy"] = round(float((pred[ins] == y[ins]).mean()), 4) if ins.any() else None
+        m["oos_recall"] = round(float(is_oos[~ins].mean()), 4) if (~ins).any() else None
+        m["oos_precision"] = round(float((y[is_oos] == oos_label).mean()), 4) if is_oos.any() else None
+    return m
+
+
+def fit(
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame | None = None,
+    oos_label: str | None = "out_of_scope",
+    params: TrainParams = TrainParams(),
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Fit on ``train_df`` (columns text, label), calibrate and tune on ``val_df`` or a carve of train."""
+    check_trainable(train_df)
+    if val_df is None:
+        train_df, val_df = carve_validation(train_df, params.val_size, params.seed)
+    unknown = sorted(set(val_df["label"]) - set(train_df["label"]))
+    if unknown:
+        raise DataError(f"validation data has labels that training data lacks: {', '.join(unknown[:10])}")
+    labels_present = set(train_df["label"])
+    oos = oos_label if oos_label in labels_present else None
+
+    t0 = time.perf_counter()
+    normalizer, features, svc = build_pipeline(params)
+    x_train = features.fit_transform(normalizer.transform(train_df["text"].tolist()))
+    svc.fit(x_train, train_df["label"].to_numpy())
+    fit_seconds = time.perf_counter() - t0
+    x_val = features.transform(normalizer.transform(val_df["text"].tolist()))
+    calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature").fit(x_val, val_df["label"].to_numpy())
+    pipeline = Pipeline([("normalize", normalizer), ("features", features), ("clf", calibrated)])
+
+    labels = np.asarray(calibrated.classes_).astype(str)
+    y_val = val_df["label"].to_numpy().astype(str)
+    proba = calibrated.predict_proba(x_val)
+    thresholds: dict[str, Any] = {"reject": None, "margin": 0.0, "max_inscope_drop": params.max_inscope_drop}
+    if oos is not None:
+        tuned = tune_reject_threshold(y_val, proba, labels, oos, params.max_inscope_drop)
+        thresholds["reject"] = round(tuned["threshold"], 6)
+    pred = apply_reject(labels, proba, oos, thresholds["reject"])
+    top2 = np.sort(proba, axis=1)[:, -2:] if proba.shape[1] > 1 else np.c_[np.zeros(len(proba)), proba]
+    thresholds["margin"] = round(tune_margin(pred == y_val, top2[:, 1] - top2[:, 0]), 6)
+    seconds = time.perf_counter() - t0
+
+    manifest = {
+        "labels": labels.tolist(),
+        "oos_label": oos,
+        "thresholds": thresholds,
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(params).items()},
+        "data": {
+            "train_rows": int(len(train_df)),
+            "train_sha256": data_sha256(train_df),
+            "val_rows": int(len(val_df)),
+            "val_sha256": data_sha256(val_df),
+        },
+        "metrics": {"validation": validation_metrics(y_val, pred, oos)},
+        "training_seconds": {"fit": round(fit_seconds, 2), "total": round(seconds, 2)},
+        "n_features": int(x_train.shape[1]),
+    }
+    return pipeline, manifest
+
+
+def train_to_dir(
+    out_dir: str | Path,
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame | None = None,
+    oos_label: str | None = "out_of_scope",
+    params: TrainParams = TrainParams(),
+    sources: dict[str, str] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    pipeline, manifest = fit(train_df, val_df, oos_label, params)
+    if sources:
+        manifest["data"].update(sources)
+    path = save_artifact(out_dir, pipeline, manifest)
+    from model.artifact import read_manifest
+
+    return path, read_manifest(path)
