@@ -1,0 +1,192 @@
+"""The HTTP API: an app factory, the model loaded once in ``lifespan``, one error shape everywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("qrouter.api")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line; messages never carry request texts."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        data.update(getattr(record, "fields", {}))
+        return json.dumps(data, ensure_ascii=False)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger("qrouter")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def error_body(code: str, message: str, details: list | None = None) -> dict[str, Any]:
+    return {"error": code, "message": message, "details": details or []}
+
+
+def error_response(
+    status: int, code: str, message: str, details: list | None = None, headers: dict | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+class ModelState:
+    """The loaded router, or why there is none (the service stays live, /readyz says not ready)."""
+
+    def __init__(self) -> None:
+        self.router = None
+        self.error: str | None = "model not loaded yet"
+
+    def load(self, settings: Settings) -> None:
+        from model.router import Router
+
+        try:
+            self.router = Router.load(settings.model_dir, settings.routing_path)
+            self.error = None
+        except Exception as exc:  # any failure leaves the service live but not ready, with the reason
+            self.router = None
+            self.error = str(exc)
+            log.error("model not loaded", extra={"fields": {"reason": self.error}})
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over a byte limit with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, max_json: int, max_upload: int) -> None:
+        self.app, self.max_json, self.max_upload = app, max_json, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.max_upload if scope["path"].endswith("/csv") else self.max_json
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_big = error_response(413, "body_too_large", f"request body is larger than the limit of {limit} bytes")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await too_big(scope, receive, send)
+        if declared is not None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        # no Content-Length (chunked): read up to the limit before the app sees any of it, then replay
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return await too_big(scope, receive, send)
+            more = message.get("more_body", False)
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay_receive() -> Message:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replay_receive, send)
+
+
+def _validation_message(errors: list[dict]) -> tuple[int, str, str, list]:
+    details = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        details.append({"field": ".".join(loc) or "body", "message": e.get("msg", ""), "type": e.get("type", "")})
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "invalid_json", "the request body is not valid JSON", details
+    first = details[0] if details else {"field": "body", "message": "invalid request"}
+    msg = first["message"].removeprefix("Value error, ")
+    return 422, "invalid_request", f"{first['field']}: {msg}" if first["field"] != "body" else msg, details
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    state = ModelState()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.load(settings)
+        yield
+
+    app = FastAPI(
+        title="question-router",
+        version="0.1.0",
+        summary="Routes payment-system support questions to a topic and the right support channels.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.model = state
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        status, code, message, details = _validation_message(exc.errors())
+        return error_response(status, code, message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
+            exc.status_code, "http_error"
+        )
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if isinstance(exc.detail, dict):
+            return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+        return error_response(exc.status_code, code, detail, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error", extra={"fields": {"path": request.url.path}})
+        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+    # added before the request-id middleware, so it runs inside it and its 413s carry the id too
+    app.add_middleware(BodyLimitMiddleware, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+
+    @app.middleware("http")
+    async def request_id_and_access_log(request: Request, call_next):
+        rid = request.headers.get("x-request-id", "")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = uuid.uuid4().hex
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - t0) * 1000, 2),
+                }
+            },
+        )
+        return response
+
+    from service.routes import batch_router, health_router, meta_router, route_router
+
+    app.include_router(health_router)
+    app.include_router(route_router)
+    app.include_router(meta_router)
+    app.include_router(batch_router)
+
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(app, include_in_schema=False)
+    return app
