@@ -161,6 +161,10 @@ def fit(
     unknown = sorted(set(val_df["label"]) - set(train_df["label"]))
     if unknown:
         raise DataError(f"validation data has labels that training data lacks: {', '.join(unknown[:10])}")
+    val_counts = val_df["label"].value_counts()
+    thin = sorted(set(train_df["label"]) - set(val_counts[val_counts >= 2].index))
+    if thin:
+        raise DataError(f"validation data needs at least 2 rows of every label; too few for: {', '.join(thin[:10])}")
     labels_present = set(train_df["label"])
     oos = oos_label if oos_label in labels_present else None
 
@@ -170,7 +174,8 @@ def fit(
     svc.fit(x_train, train_df["label"].to_numpy())
     fit_seconds = time.perf_counter() - t0
     x_val = features.transform(normalizer.transform(val_df["text"].tolist()))
-    calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature").fit(x_val, val_df["label"].to_numpy())
+    # the SVM is frozen, so the folds only regroup identical predictions: cv=2 is exact and allows small val sets
+    calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(x_val, val_df["label"].to_numpy())
     pipeline = Pipeline([("normalize", normalizer), ("features", features), ("clf", calibrated)])
 
     labels = np.asarray(calibrated.classes_).astype(str)
