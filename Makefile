@@ -45,6 +45,9 @@ test: $(STAMP) ## lint, then the whole test suite (notebooks included)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest
 
+notebooks: $(STAMP) ## execute both notebooks headless (papermill) and check they are committed clean
+	$(BIN)/python -m pytest tests/notebooks -q
+
 bench: $(STAMP) ## benchmarks (model vs fastText, API load, batch); figures go into the README
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.model_bench --out reports/bench
@@ -56,4 +59,4 @@ format: $(STAMP) ## apply ruff formatting and safe fixes
 clean: ## remove built artifacts, reports and caches (keeps .venv)
 	rm -rf artifacts reports .pytest_cache .ruff_cache
 
-.PHONY: help install data model train evaluate serve lint test bench format clean
+.PHONY: help install data model train evaluate serve lint test notebooks bench format clean

@@ -171,6 +171,51 @@ def stats(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+CARD_PATH = ROOT / "datasets" / "README.md"
+CARD_START, CARD_END = "<!-- counts:start (written by python -m training.build_dataset) -->", "<!-- counts:end -->"
+
+
+def _md(table: pd.DataFrame) -> str:
+    cols = [str(c) for c in table.columns]
+    lines = ["| " + " | ".join([table.index.name or "", *cols]) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += ["| " + " | ".join([str(i), *(str(v) for v in row)]) + " |" for i, row in zip(table.index, table.to_numpy())]
+    return "\n".join(lines)
+
+
+def card_tables(df: pd.DataFrame) -> str:
+    """The data card's count tables, derived from the data (raw parts, so boundary tags are known)."""
+    tagged = df[df["boundary"] != ""]
+    rules = pd.crosstab(tagged["boundary"], tagged["topic"]).rename_axis(index="rule", columns=None)
+    shares = df["lang"].value_counts(normalize=True)
+    return "\n\n".join(
+        [
+            f"Rows: {len(df)} ({int((df['split'] == 'test').sum())} test). Provider named in "
+            f"{(df['provider'] != 'none').mean():.1%} of rows. Language shares: "
+            + ", ".join(f"{k} {shares[k]:.1%}" for k in LANGS)
+            + ".",
+            "Topic x language:\n\n"
+            + _md(
+                pd.crosstab(df["topic"], df["lang"], margins=True, margins_name="all").rename_axis(index="topic", columns=None)
+            ),
+            "Topic x provider:\n\n"
+            + _md(
+                pd.crosstab(df["topic"], df["provider"], margins=True, margins_name="all").rename_axis(
+                    index="topic", columns=None
+                )
+            ),
+            "Topic x split:\n\n" + _md(pd.crosstab(df["topic"], df["split"]).rename_axis(index="topic", columns=None)),
+            "Boundary-rule examples (rule x topic; see `raw/GUIDE.md`):\n\n" + _md(rules),
+        ]
+    )
+
+
+def write_card_tables(df: pd.DataFrame, path: Path = CARD_PATH) -> None:
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(CARD_START, 1)
+    _, tail = rest.split(CARD_END, 1)
+    path.write_text(f"{head}{CARD_START}\n{card_tables(df)}\n{CARD_END}{tail}", encoding="utf-8")
+
+
 def assign_split(df: pd.DataFrame, test_size: float = TEST_SIZE, seed: int = SEED) -> pd.Series:
     strata = df["topic"] + "|" + df["lang"]
     _, test_idx = train_test_split(df.index, test_size=test_size, random_state=seed, stratify=strata)
@@ -189,6 +234,8 @@ def build(raw_dir: Path = RAW_DIR, out_path: Path = OUT_PATH) -> pd.DataFrame:
     tmp = out_path.with_suffix(".csv.tmp")
     df.loc[:, list(COLUMNS)].to_csv(tmp, index=False, encoding="utf-8", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     tmp.replace(out_path)
+    if CARD_PATH.exists():
+        write_card_tables(df)
     return df
 
 

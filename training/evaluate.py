@@ -217,3 +217,30 @@ def evaluate(df: pd.DataFrame, router: Router, report_dir: str | Path | None = N
         mistakes = pred[pred["pred"] != pred["label"]]
         mistakes.to_csv(out / "mistakes.csv", index=False)
     return public
+
+
+def compare_models(df: pd.DataFrame, old: Router, new: Router) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two routers on the same labelled rows: (per-label F1 old/new/delta, rows whose answer changed)."""
+    m_old, p_old = compute_metrics(df, old)
+    m_new, p_new = compute_metrics(df, new)
+    labels = sorted(set(m_old["per_class"]) | set(m_new["per_class"]))
+    f1 = pd.DataFrame(
+        {
+            "old_f1": [m_old["per_class"].get(k, {}).get("f1") for k in labels],
+            "new_f1": [m_new["per_class"].get(k, {}).get("f1") for k in labels],
+        },
+        index=pd.Index(labels, name="label"),
+    )
+    f1["delta"] = (f1["new_f1"] - f1["old_f1"]).round(4)
+    changed = p_old["pred"] != p_new["pred"]
+    diff = pd.DataFrame(
+        {
+            "text": p_new["text"],
+            "label": p_new["label"],
+            "old": p_old["pred"],
+            "new": p_new["pred"],
+            "old_confidence": p_old["confidence"],
+            "new_confidence": p_new["confidence"],
+        }
+    )[changed].reset_index(drop=True)
+    return f1.sort_values("delta"), diff

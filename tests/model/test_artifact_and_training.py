@@ -188,3 +188,10 @@ def test_jsonl_with_other_column_names(tmp_path):
     TINY.rename(columns={"text": "utterance", "label": "intent"}).to_json(p, orient="records", lines=True)
     df = load_labelled(p, "utterance", "intent")
     assert list(df.columns[:2]) == ["text", "label"] and len(df) == len(TINY)
+
+
+def test_batch_and_single_paths_agree(router, test_split):
+    texts = test_split["text"].tolist()[:200]
+    batch = router.predict_proba(texts)
+    single = [router.predict_proba([t])[0] for t in texts]
+    np.testing.assert_allclose(batch, np.vstack(single), rtol=0, atol=1e-12)
