@@ -67,6 +67,43 @@ class ModelState:
             log.error("model not loaded", extra={"fields": {"reason": self.error}})
 
 
+class RequestIdMiddleware:
+    """Pure ASGI: an X-Request-ID on every answer (the caller's, if sane, else a new one) and one
+    structured access-log line per request (method, path, status, ms; never the body)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = uuid.uuid4().hex
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                fields = {
+                    "request_id": rid,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round((time.perf_counter() - t0) * 1000, 2),
+                }
+                log.info("request", extra={"fields": fields})
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over a byte limit with 413, whether or not Content-Length is sent."""
 
@@ -157,27 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # added before the request-id middleware, so it runs inside it and its 413s carry the id too
     app.add_middleware(BodyLimitMiddleware, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
 
-    @app.middleware("http")
-    async def request_id_and_access_log(request: Request, call_next):
-        rid = request.headers.get("x-request-id", "")
-        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
-            rid = uuid.uuid4().hex
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        log.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": rid,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - t0) * 1000, 2),
-                }
-            },
-        )
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     from service.routes import batch_router, health_router, meta_router, route_router
 

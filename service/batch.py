@@ -8,6 +8,7 @@ into place only when the whole input has been read, so a failed run leaves no pa
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -119,9 +120,9 @@ def read_chunks(
         raise BatchError(f"{path} is empty")
     enc = detect_encoding(sample) if encoding in ("auto", "", None) else encoding
     try:
+        enc = codecs.lookup(enc).name if enc != "utf-8-sig" else enc
         text_sample = sample.decode(enc, errors="ignore")
-        "".encode(enc)
-    except LookupError:
+    except (LookupError, ValueError, TypeError):
         raise BatchError(f"unknown encoding {encoding!r}") from None
     jsonl = _is_jsonl(path, text_sample)
     if jsonl:

@@ -195,3 +195,11 @@ def test_cli_classify_and_evaluate(tmp_path, domain_artifact, test_split):
     ):
         assert (tmp_path / "rep" / f).stat().st_size > 0
     assert '"macro_f1"' in r.stdout
+
+
+@pytest.mark.parametrize("encoding", ["\x00", "no-such-codec", "utf-8\x00"])
+def test_unknown_encoding_is_a_clear_error(tmp_path, router, encoding):
+    src = tmp_path / "in.csv"
+    src.write_text("text\nhi\n", encoding="utf-8")
+    with pytest.raises(BatchError, match="unknown encoding"):
+        classify_file(router, src, tmp_path / "o.csv", encoding=encoding)

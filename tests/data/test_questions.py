@@ -122,3 +122,14 @@ def test_near_duplicate_detector_finds_a_known_pair():
         "Не приходит СМС с кодом на Киви кошелек!!",
     ]
     assert [(i, j) for i, j, _ in near_duplicate_pairs(texts, 0.8)] == [(0, 2)]
+
+
+def test_data_card_tables_match_the_data(raw, df):
+    """datasets/README.md's count tables are exactly what the data gives (rebuilt by build_dataset)."""
+    from training.build_dataset import CARD_END, CARD_PATH, CARD_START, card_tables
+
+    card = CARD_PATH.read_text(encoding="utf-8")
+    written = card.split(CARD_START, 1)[1].split(CARD_END, 1)[0].strip()
+    merged = raw.merge(df[["text", "split"]], on="text", how="left", validate="one_to_one")
+    assert merged["split"].notna().all()
+    assert written == card_tables(merged).strip()
