@@ -48,9 +48,12 @@ test: $(STAMP) ## lint, then the whole test suite (notebooks included)
 notebooks: $(STAMP) ## execute both notebooks headless (papermill) and check they are committed clean
 	$(BIN)/python -m pytest tests/notebooks -q
 
-bench: $(STAMP) ## benchmarks (model vs fastText, API load, batch); figures go into the README
+bench: model ## benchmarks (model vs fastText, API load, batch 100k/1M); figures go into the README
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	command -v wrk >/dev/null || { command -v apt-get >/dev/null && apt-get install -y -qq wrk; } || echo "wrk not installed: the load test falls back to a Python client"
 	$(BIN)/python -m benchmarks.model_bench --out reports/bench
+	$(BIN)/python -m benchmarks.load_bench --model $(MODEL) --out reports/bench
+	$(BIN)/python -m benchmarks.batch_bench --model $(MODEL) --out reports/bench
 
 format: $(STAMP) ## apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .

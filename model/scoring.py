@@ -30,6 +30,7 @@ from sklearn.svm import LinearSVC
 from model.normalize import normalize
 
 BATCH_ROWS = 16  # from this many texts on, featurise with FeatureUnion.transform instead of row by row
+BLOCK_ROWS = 2048  # rows per FeatureUnion.transform call (bounds its temporary memory)
 
 
 class PipelineScorer:
@@ -126,8 +127,13 @@ class LinearScorer:
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) >= BATCH_ROWS:  # many rows: the library's vectorised transform, one sparse x dense product
-            x = self.features.transform([normalize(t) for t in texts])
-            return np.asarray(x @ self.weights_by_feature) + self.intercept
+            # in blocks, so the vectorizers' per-call index lists stay small however big the batch is
+            return np.vstack(
+                [
+                    np.asarray(self.features.transform([normalize(t) for t in texts[i : i + BLOCK_ROWS]]) @ self.weights_by_feature)
+                    for i in range(0, len(texts), BLOCK_ROWS)
+                ]
+            ) + self.intercept
         w = self.weights_by_feature
         out = np.empty((len(texts), w.shape[1]))
         for i, text in enumerate(texts):

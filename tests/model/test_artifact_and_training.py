@@ -190,7 +190,10 @@ def test_jsonl_with_other_column_names(tmp_path):
     assert list(df.columns[:2]) == ["text", "label"] and len(df) == len(TINY)
 
 
-def test_batch_and_single_paths_agree(router, test_split):
+def test_batch_and_single_paths_agree(router, test_split, monkeypatch):
+    import model.scoring
+
+    monkeypatch.setattr(model.scoring, "BLOCK_ROWS", 7)  # several featurisation blocks, a ragged last one
     texts = test_split["text"].tolist()[:200]
     batch = router.predict_proba(texts)
     single = [router.predict_proba([t])[0] for t in texts]
