@@ -128,12 +128,17 @@ class LinearScorer:
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) >= BATCH_ROWS:  # many rows: the library's vectorised transform, one sparse x dense product
             # in blocks, so the vectorizers' per-call index lists stay small however big the batch is
-            return np.vstack(
-                [
-                    np.asarray(self.features.transform([normalize(t) for t in texts[i : i + BLOCK_ROWS]]) @ self.weights_by_feature)
-                    for i in range(0, len(texts), BLOCK_ROWS)
-                ]
-            ) + self.intercept
+            return (
+                np.vstack(
+                    [
+                        np.asarray(
+                            self.features.transform([normalize(t) for t in texts[i : i + BLOCK_ROWS]]) @ self.weights_by_feature
+                        )
+                        for i in range(0, len(texts), BLOCK_ROWS)
+                    ]
+                )
+                + self.intercept
+            )
         w = self.weights_by_feature
         out = np.empty((len(texts), w.shape[1]))
         for i, text in enumerate(texts):
