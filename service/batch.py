@@ -138,7 +138,7 @@ def read_chunks(
         stream = io.TextIOWrapper(io.BufferedReader(counting, 1 << 20), encoding=enc, newline="")
         try:
             if jsonl:
-                reader = pd.read_json(stream, lines=True, chunksize=chunk_size, dtype=False, convert_dates=False)
+                reader = pd.read_json(stream, lines=True, chunksize=chunk_size, dtype=False)
             else:
                 reader = pd.read_csv(
                     stream,

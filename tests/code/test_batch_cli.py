@@ -62,10 +62,11 @@ def test_tab_separated_and_jsonl_inputs(tmp_path, router):
     classify_file(router, tsv, tmp_path / "a.csv")
     assert read_out(tmp_path / "a.csv")[0]["topic"] == "card"
     jl = tmp_path / "t.jsonl"
-    jl.write_text('{"text": "терминал не выдал чек", "n": 1}\n{"text": null, "n": 2}\n', encoding="utf-8")
+    jl.write_text('{"text": "терминал не выдал чек", "n": 1, "d": "2026-02-01", "id": "007"}\n{"text": null, "n": 2, "d": "x", "id": "008"}\n', encoding="utf-8")
     classify_file(router, jl, tmp_path / "b.csv")
     rows = read_out(tmp_path / "b.csv")
     assert [r["topic"] for r in rows] == ["terminal", ""] and rows[1]["reason"] == "empty_text"
+    assert (rows[0]["d"], rows[0]["id"]) == ("2026-02-01", "007")
 
 
 def test_provider_column_and_prefix(tmp_path, router):
