@@ -54,6 +54,7 @@ bench: model ## benchmarks (model vs fastText, API load, batch 100k/1M); figures
 	$(BIN)/python -m benchmarks.model_bench --out reports/bench
 	$(BIN)/python -m benchmarks.load_bench --model $(MODEL) --out reports/bench
 	$(BIN)/python -m benchmarks.batch_bench --model $(MODEL) --out reports/bench
+	$(BIN)/python -m benchmarks.batch_bench --model $(MODEL) --out reports/bench --plain --engines dask
 
 format: $(STAMP) ## apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .

@@ -16,9 +16,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,11 +24,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from service.localserver import local_server
 
 
 async def run_level(base: str, path: str, concurrency: int, seconds: float, texts: list[str], max_requests: int) -> dict:
@@ -121,39 +115,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     args = ap.parse_args()
     texts = pd.read_csv(args.data, dtype=str, keep_default_na=False)["text"].tolist()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--model",
-        str(args.model),
-        "--log-level",
-        "warning",
-    ]
-    if args.workers:
-        cmd += ["--workers", str(args.workers)]
-    server = subprocess.Popen(
-        cmd, env={**os.environ, "QROUTER_LOG_LEVEL": "WARNING"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     results = []
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("server did not become ready")
-            time.sleep(0.3)
+    with local_server(args.model, workers=args.workers) as base:
         asyncio.run(run_level(base, "/v1/route", 8, 2, texts, 10_000))  # warm-up
         use_wrk = shutil.which("wrk") is not None
         bodies = args.out / "route-bodies.jsonl"
@@ -168,9 +131,6 @@ def main() -> None:
                     r = asyncio.run(run_level(base, path, level, secs, texts, max_requests=2_000_000))
                 results.append(r)
                 print(json.dumps(r), flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps({"cores": os.cpu_count(), "results": results}, indent=2) + "\n")
     lines = [

@@ -241,10 +241,15 @@ def classify_file(
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig" if excel else "utf-8", newline="") as out:
             if engine == "dask":
-                from service.distributed import route_chunks_on_dask
+                from service.distributed import route_on_dask
 
-                routed = route_chunks_on_dask(
-                    chunks, model_dir, text_column, provider_column, prefix, default_provider, scheduler, check_columns
+                with src.open("rb") as fh:
+                    sample = fh.read(SAMPLE_BYTES)
+                row_bytes = len(sample) / max(1, sample.count(b"\n"))
+                source = {"path": src, "encoding": enc, "sep": sep_used, "jsonl": jsonl,
+                          "blocksize": max(16_384, int(chunk_size * row_bytes))}  # fmt: skip
+                routed = route_on_dask(
+                    source, chunks, model_dir, text_column, provider_column, prefix, default_provider, scheduler, check_columns
                 )
             elif engine == "pandas":
                 get_router = router if callable(router) and not isinstance(router, Router) else (lambda: router)

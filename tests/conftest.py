@@ -8,6 +8,21 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The contract of ../shared/taxonomy.md, written out here on purpose: code derives its label set from
+# model/routing.yaml, and tests compare that against this independent copy.
+TAXONOMY_IDS = (
+    "login",
+    "payment",
+    "terminal",
+    "sms",
+    "site_app",
+    "card",
+    "agent",
+    "general",
+    "third_party",
+    "wrong_recipient",
+    "out_of_scope",
+)
 SHARED = ROOT.parent / "shared"
 
 

@@ -24,19 +24,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-TOPICS = (
-    "login",
-    "payment",
-    "terminal",
-    "sms",
-    "site_app",
-    "card",
-    "agent",
-    "general",
-    "third_party",
-    "wrong_recipient",
-    "out_of_scope",
-)
+from model.routing import load_routing_table
+
+TOPICS = tuple(load_routing_table().topics)  # the label set, in taxonomy order, from model/routing.yaml
 PROVIDERS = ("qiwi", "webmoney", "none")
 LANGS = ("ru", "uk", "en", "translit")
 # rule -> the two topics on its sides (taxonomy.md, "Boundary rules")

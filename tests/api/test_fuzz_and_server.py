@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
 import schemathesis
@@ -15,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.api import create_app
+from service.localserver import local_server
 
 
 @pytest.fixture(scope="module")
@@ -54,51 +49,11 @@ def test_openapi_fuzz_no_5xx_and_schema_conformance(api_schema, operation):
     check()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.server
-def test_real_server_process_answers_over_http(domain_artifact, tmp_path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--model",
-            str(domain_artifact),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "QROUTER_LOG_LEVEL": "WARNING"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()
-            assert time.monotonic() < deadline, "server did not become ready in 60 s"
-            time.sleep(0.2)
+def test_real_server_process_answers_over_http(domain_artifact):
+    with local_server(domain_artifact, workers=1) as base:
         r = httpx.post(f"{base}/v1/route", json={"text": "Терминал Qiwi съел 500 рублей, чек не выдал"}, timeout=10)
         assert r.status_code == 200 and r.json()["topic"] == "terminal"
         assert r.json()["channels"][0]["contacts"][0]["value"] == "konsultant@qiwi.com"
         bad = httpx.post(f"{base}/v1/route", content=b"{oops", headers={"content-type": "application/json"}, timeout=10)
         assert bad.status_code == 400 and bad.json()["error"] == "invalid_json"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -62,7 +62,10 @@ def test_tab_separated_and_jsonl_inputs(tmp_path, router):
     classify_file(router, tsv, tmp_path / "a.csv")
     assert read_out(tmp_path / "a.csv")[0]["topic"] == "card"
     jl = tmp_path / "t.jsonl"
-    jl.write_text('{"text": "терминал не выдал чек", "n": 1, "d": "2026-02-01", "id": "007"}\n{"text": null, "n": 2, "d": "x", "id": "008"}\n', encoding="utf-8")
+    jl.write_text(
+        '{"text": "терминал не выдал чек", "n": 1, "d": "2026-02-01", "id": "007"}\n{"text": null, "n": 2, "d": "x", "id": "008"}\n',
+        encoding="utf-8",
+    )
     classify_file(router, jl, tmp_path / "b.csv")
     rows = read_out(tmp_path / "b.csv")
     assert [r["topic"] for r in rows] == ["terminal", ""] and rows[1]["reason"] == "empty_text"
@@ -123,7 +126,27 @@ def test_refuses_to_overwrite_input_and_binary_input(tmp_path, router):
         classify_file(router, binf, tmp_path / "o.csv")
 
 
+def test_dask_dataframe_partitions_equal_pandas_engine(tmp_path, domain_artifact, router, test_split):
+    """A quote-free export: workers read byte ranges with dask.dataframe; output identical to pandas."""
+    from service.distributed import has_no_quotes
+
+    src = tmp_path / "plain.csv"
+    texts = test_split["text"].str.replace(r'[";\r\n]', " ", regex=True).head(400)
+    body = "".join(f"{i:05d};01.02.2026;{t}\r\n" for i, t in enumerate(texts))
+    src.write_bytes(("id;date;text\r\n" + body).encode("cp1251", errors="replace"))
+    assert has_no_quotes(src, "cp1251")
+    import dask.dataframe as dd
+
+    assert dd.read_csv(str(src), sep=";", encoding="cp1251", dtype=str, blocksize=16_384).npartitions > 1
+    a, b = tmp_path / "pandas.csv", tmp_path / "dask.csv"
+    classify_file(router, src, a, chunk_size=60)
+    classify_file(None, src, b, chunk_size=60, engine="dask", model_dir=domain_artifact)
+    assert a.read_bytes() == b.read_bytes()
+    assert len(read_out(b)) == 400 and read_out(b)[0]["id"] == "00000"
+
+
 def test_dask_engine_equals_pandas_engine(tmp_path, domain_artifact, router, test_split):
+    """Quoted cells (which may hold line breaks): the client parses, workers route the chunks."""
     src = tmp_path / "in.csv"
     test_split.head(300).assign(id=lambda d: d.index.astype(str).str.zfill(5)).to_csv(
         src, index=False, sep=";", encoding="cp1251", errors="replace"

@@ -6,20 +6,7 @@ import pytest
 import yaml
 
 from model.routing import DEFAULT_ROUTING_PATH, RoutingTableError, load_routing_table
-
-TOPICS = [
-    "login",
-    "payment",
-    "terminal",
-    "sms",
-    "site_app",
-    "card",
-    "agent",
-    "general",
-    "third_party",
-    "wrong_recipient",
-    "out_of_scope",
-]
+from tests.conftest import TAXONOMY_IDS
 
 
 @pytest.fixture
@@ -35,9 +22,9 @@ def write(tmp_path, data):
 
 def test_default_table_routes_every_topic_for_every_provider():
     t = load_routing_table()
-    assert list(t.topics) == TOPICS
+    assert tuple(t.topics) == TAXONOMY_IDS
     for provider in ("qiwi", "webmoney"):
-        for topic in TOPICS:
+        for topic in TAXONOMY_IDS:
             chans = t.channels_for(topic, provider)
             assert bool(chans) == t.can_handle(topic)
             assert all(c.provider == provider for c in chans)

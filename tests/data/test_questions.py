@@ -7,6 +7,7 @@ import re
 import pandas as pd
 import pytest
 
+from tests.conftest import TAXONOMY_IDS
 from training.build_dataset import (
     BOUNDARY_RULES,
     COLUMNS,
@@ -18,20 +19,6 @@ from training.build_dataset import (
     fold,
     near_duplicate_pairs,
     read_raw,
-)
-
-TAXONOMY_IDS = (
-    "login",
-    "payment",
-    "terminal",
-    "sms",
-    "site_app",
-    "card",
-    "agent",
-    "general",
-    "third_party",
-    "wrong_recipient",
-    "out_of_scope",
 )
 
 
