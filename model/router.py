@@ -67,6 +67,10 @@ class Router:
         pipeline, manifest = load_artifact(artifact_dir)
         return cls(pipeline, manifest, load_routing_table(routing_path))
 
+    def channels(self, topic: str, provider: str | None) -> list[dict[str, Any]]:
+        """The ordered channels for a topic as plain dicts with full contacts (see RoutingTable.channels_for)."""
+        return [self._channels[c.id] for c in self.routing.channels_for(topic, provider)]
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.scorer.predict_proba(texts)
 
@@ -126,7 +130,7 @@ class Router:
         reason = None
         if cannot_handle:
             reason = {"code": reason_code, "message": self.routing.reasons.get(reason_code, reason_code)}
-        channels = [] if cannot_handle else [self._channels[c.id] for c in self.routing.channels_for(topic, prov)]
+        channels = [] if cannot_handle else self.channels(topic, prov)
         return Route(
             topic=topic,
             confidence=round(confidence, 6),

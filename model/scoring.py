@@ -102,8 +102,8 @@ class LinearScorer:
         vecs_ok = all(
             isinstance(v, TfidfVectorizer) and v.norm == "l2" and v.use_idf and not v.lowercase for _, v in feats.transformer_list
         )
-        first = pipeline.steps[0][1]
-        return vecs_ok and isinstance(est, LinearSVC) and getattr(first, "func", None).__name__ == "normalize_many"
+        first_func = getattr(pipeline.steps[0][1], "func", None)
+        return vecs_ok and isinstance(est, LinearSVC) and getattr(first_func, "__name__", None) == "normalize_many"
 
     def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         norm = normalize(text)

@@ -254,7 +254,7 @@ def topics(router: RouterDep) -> dict:
                 "can_handle": t.can_handle,
                 "reason": table.reasons.get(tid) if not t.can_handle else None,
                 "in_model": tid in router.labels,
-                "channels": {p: [router._channels[c.id] for c in table.channels_for(tid, p)] for p in table.providers},
+                "channels": {p: router.channels(tid, p) for p in table.providers},
             }
         )
     return {"topics": out}

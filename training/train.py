@@ -24,7 +24,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
-from model.artifact import save_artifact
+from model.artifact import read_manifest, save_artifact
 from model.normalize import normalize_many
 from training.data import DataError, check_trainable, data_sha256
 
@@ -220,6 +220,4 @@ def train_to_dir(
     if sources:
         manifest["data"].update(sources)
     path = save_artifact(out_dir, pipeline, manifest)
-    from model.artifact import read_manifest
-
     return path, read_manifest(path)

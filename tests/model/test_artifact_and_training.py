@@ -198,3 +198,12 @@ def test_batch_and_single_paths_agree(router, test_split, monkeypatch):
     batch = router.predict_proba(texts)
     single = [router.predict_proba([t])[0] for t in texts]
     np.testing.assert_allclose(batch, np.vstack(single), rtol=0, atol=1e-12)
+
+
+def test_scorer_shape_check_rejects_other_pipelines():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    assert not LinearScorer.supports(make_pipeline(TfidfVectorizer(), LogisticRegression()))
+    assert not LinearScorer.supports(object())
