@@ -196,12 +196,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(RequestIdMiddleware)
 
-    from service.routes import batch_router, health_router, meta_router, route_router
+    from service.routes import admin_router, batch_router, health_router, meta_router, route_router
 
     app.include_router(health_router)
     app.include_router(route_router)
     app.include_router(meta_router)
     app.include_router(batch_router)
+    app.include_router(admin_router)
 
     from prometheus_fastapi_instrumentator import Instrumentator
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -178,6 +179,7 @@ def _count(routes) -> None:
 health_router = APIRouter(tags=["health"])
 route_router = APIRouter(prefix="/v1", tags=["routing"], dependencies=[Depends(_check_json)], responses=ERRORS)
 meta_router = APIRouter(prefix="/v1", tags=["model"])
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"])
 batch_router = APIRouter(prefix="/v1", tags=["batch"])
 
 
@@ -258,6 +260,36 @@ def topics(router: RouterDep) -> dict:
             }
         )
     return {"topics": out}
+
+
+async def require_api_key(request: Request, settings: SettingsDep) -> None:
+    if not settings.api_key:
+        raise HTTPException(
+            403, {"error": "forbidden", "message": "admin routes are disabled: set QROUTER_API_KEY", "details": []}
+        )
+    given = request.headers.get("x-api-key", "")
+    if not secrets.compare_digest(given.encode(), settings.api_key.encode()):
+        raise HTTPException(401, {"error": "unauthorized", "message": "a valid X-API-Key header is required", "details": []})
+
+
+@admin_router.post(
+    "/reload",
+    summary="re-verify and reload the model artifact from disk (this worker process)",
+    dependencies=[Depends(require_api_key)],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+)
+def reload_model(request: Request, settings: SettingsDep):
+    """After `qrouter train` wrote a new artifact. With several uvicorn workers each process holds its own
+    model: this reloads the worker that answered; restart the service to reload them all."""
+    state = request.app.state.model
+    previous = state.router.model_version if state.router else None
+    state.load(settings)
+    if state.router is None:
+        return JSONResponse(
+            {"error": "not_ready", "message": f"reload failed, the model is not loaded: {state.error}", "details": []},
+            status_code=503,
+        )
+    return {"status": "ready", "model_version": state.router.model_version, "previous_model_version": previous}
 
 
 @batch_router.post(

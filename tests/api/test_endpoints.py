@@ -206,3 +206,20 @@ def test_csv_upload_errors(client):
     r = client.post("/v1/classify/csv", files={"file": ("e.csv", b"text\n" + b"word\n" * 50_000, "text/csv")})
     assert_error(r, 413, "body_too_large")
     assert_error(client.post("/v1/classify/csv"), 422, "invalid_request")
+
+
+def test_admin_reload_needs_the_api_key(tmp_path, domain_artifact):
+    import shutil
+
+    art = tmp_path / "art"
+    shutil.copytree(domain_artifact, art)
+    with TestClient(create_app(Settings(model_dir=art))) as c:  # no key configured: admin disabled
+        assert_error(c.post("/v1/admin/reload"), 403, "forbidden")
+    with TestClient(create_app(Settings(model_dir=art, api_key="s3cret"))) as c:
+        assert_error(c.post("/v1/admin/reload"), 401, "unauthorized")
+        assert_error(c.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}), 401, "unauthorized")
+        ok = c.post("/v1/admin/reload", headers={"X-API-Key": "s3cret"})
+        assert ok.status_code == 200 and ok.json()["model_version"] == ok.json()["previous_model_version"]
+        (art / "pipeline.joblib").write_bytes(b"tampered")
+        assert_error(c.post("/v1/admin/reload", headers={"X-API-Key": "s3cret"}), 503, "not_ready")
+        assert c.get("/readyz").status_code == 503
