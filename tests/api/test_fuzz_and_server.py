@@ -29,6 +29,7 @@ OPERATIONS = [
     "GET /healthz",
     "GET /readyz",
     "POST /v1/classify/csv",
+    "POST /v1/admin/reload",
 ]
 
 
