@@ -14,12 +14,22 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
+from service.api import error_body, error_response
 from service.settings import Settings
 
 ANSWERS = Counter("qrouter_answers_total", "Routing answers by topic", ["topic"])
 CANNOT_HANDLE = Counter("qrouter_cannot_handle_total", "Answers flagged cannot-handle, by reason", ["reason"])
 
 Provider = Literal["qiwi", "webmoney"]
+
+
+def api_error(status: int, code: str, message: str) -> HTTPException:
+    """An HTTPException carrying the service's one error shape (see service.api.error_body)."""
+    return HTTPException(status, error_body(code, message))
+
+
+def not_loaded(state) -> str:
+    return not_loaded(state)
 
 
 # --- dependencies -------------------------------------------------------------------------------
@@ -36,7 +46,7 @@ async def get_settings_dep(request: Request) -> Settings:
 async def get_router(request: Request):
     state = request.app.state.model
     if state.router is None:
-        raise HTTPException(503, {"error": "not_ready", "message": f"the model is not loaded: {state.error}", "details": []})
+        raise api_error(503, "not_ready", not_loaded(state))
     return state.router
 
 
@@ -148,23 +158,14 @@ ERRORS = {
 async def _check_json(request: Request) -> None:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise HTTPException(
-            415, {"error": "unsupported_media_type", "message": "send the body as application/json", "details": []}
-        )
+        raise api_error(415, "unsupported_media_type", "send the body as application/json")
 
 
 def _check_length(texts: list[str], settings: Settings) -> None:
     for i, t in enumerate(texts):
         if len(t) > settings.max_text_length:
             where = f"items.{i}.text" if len(texts) > 1 else "text"
-            raise HTTPException(
-                413,
-                {
-                    "error": "text_too_long",
-                    "message": f"{where} has {len(t)} characters; the limit is {settings.max_text_length}",
-                    "details": [],
-                },
-            )
+            raise api_error(413, "text_too_long", f"{where} has {len(t)} characters; the limit is {settings.max_text_length}")
 
 
 def _count(routes) -> None:
@@ -192,9 +193,7 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request):
     state = request.app.state.model
     if state.router is None:
-        return JSONResponse(
-            {"error": "not_ready", "message": f"the model is not loaded: {state.error}", "details": []}, status_code=503
-        )
+        return error_response(503, "not_ready", not_loaded(state))
     return {"status": "ready", "model_version": state.router.model_version}
 
 
@@ -213,14 +212,7 @@ def route_one(body: RouteRequest, router: RouterDep, settings: SettingsDep):
 )
 def route_batch(body: BatchRequest, router: RouterDep, settings: SettingsDep):
     if len(body.items) > settings.max_batch_items:
-        raise HTTPException(
-            413,
-            {
-                "error": "too_many_items",
-                "message": f"{len(body.items)} items; the limit is {settings.max_batch_items}",
-                "details": [],
-            },
-        )
+        raise api_error(413, "too_many_items", f"{len(body.items)} items; the limit is {settings.max_batch_items}")
     texts = [i.text for i in body.items]
     _check_length(texts, settings)
     routes = router.route(texts, [i.provider for i in body.items], default_provider=settings.default_provider)
@@ -264,12 +256,10 @@ def topics(router: RouterDep) -> dict:
 
 async def require_api_key(request: Request, settings: SettingsDep) -> None:
     if not settings.api_key:
-        raise HTTPException(
-            403, {"error": "forbidden", "message": "admin routes are disabled: set QROUTER_API_KEY", "details": []}
-        )
+        raise api_error(403, "forbidden", "admin routes are disabled: set QROUTER_API_KEY")
     given = request.headers.get("x-api-key", "")
     if not secrets.compare_digest(given.encode(), settings.api_key.encode()):
-        raise HTTPException(401, {"error": "unauthorized", "message": "a valid X-API-Key header is required", "details": []})
+        raise api_error(401, "unauthorized", "a valid X-API-Key header is required")
 
 
 @admin_router.post(
@@ -285,10 +275,7 @@ def reload_model(request: Request, settings: SettingsDep):
     previous = state.router.model_version if state.router else None
     state.load(settings)
     if state.router is None:
-        return JSONResponse(
-            {"error": "not_ready", "message": f"reload failed, the model is not loaded: {state.error}", "details": []},
-            status_code=503,
-        )
+        return error_response(503, "not_ready", f"reload failed, {not_loaded(state)}")
     return {"status": "ready", "model_version": state.router.model_version, "previous_model_version": previous}
 
 
@@ -319,14 +306,7 @@ def classify_csv(
             while block := file.file.read(1 << 20):
                 size += len(block)
                 if size > settings.max_upload_bytes:
-                    raise HTTPException(
-                        413,
-                        {
-                            "error": "upload_too_large",
-                            "message": f"the upload is larger than {settings.max_upload_bytes} bytes",
-                            "details": [],
-                        },
-                    )
+                    raise api_error(413, "upload_too_large", f"the upload is larger than {settings.max_upload_bytes} bytes")
                 fh.write(block)
         dst = work / "classified.csv"
         classify_file(
@@ -342,7 +322,7 @@ def classify_csv(
         )
     except BatchError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        raise HTTPException(422, {"error": "bad_csv", "message": str(exc).splitlines()[0], "details": []}) from None
+        raise api_error(422, "bad_csv", str(exc).splitlines()[0]) from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
