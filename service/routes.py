@@ -29,7 +29,7 @@ def api_error(status: int, code: str, message: str) -> HTTPException:
 
 
 def not_loaded(state) -> str:
-    return not_loaded(state)
+    return f"the model is not loaded: {state.error}"
 
 
 # --- dependencies -------------------------------------------------------------------------------
