@@ -23,7 +23,16 @@ import pandas as pd
 
 from model.router import Router
 
-RESULT_COLUMNS = ("topic", "confidence", "cannot_handle", "reason", "provider", "channel")
+# the columns route_frame appends, in order, with their dtypes (the dask engine's meta uses them too)
+RESULT_DTYPES = {
+    "topic": object,
+    "confidence": float,
+    "cannot_handle": bool,
+    "reason": object,
+    "provider": object,
+    "channel": object,
+}
+RESULT_COLUMNS = tuple(RESULT_DTYPES)
 SAMPLE_BYTES = 1 << 16
 SEPARATORS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", "|": "|"}
 
@@ -110,10 +119,21 @@ class _Counting(io.RawIOBase):
         return n
 
 
+@dataclass(frozen=True)
+class Source:
+    """What one read of the input's first bytes told: encoding, separator, format, bytes per row."""
+
+    path: Path
+    encoding: str
+    sep: str
+    jsonl: bool
+    row_bytes: float
+
+
 def read_chunks(
     path: Path, encoding: str, sep: str | None, chunk_size: int, progress: Callable[[int], None] | None = None
-) -> tuple[Iterator[pd.DataFrame], str, str, bool]:
-    """(chunks, encoding, sep, is_jsonl); cells as strings, nothing converted or dropped."""
+) -> tuple[Iterator[pd.DataFrame], Source]:
+    """(chunks, source); cells as strings, nothing converted or dropped."""
     with path.open("rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
     if not sample.strip():
@@ -161,7 +181,7 @@ def read_chunks(
         finally:
             stream.close()
 
-    return gen(), enc, sep_used, jsonl
+    return gen(), Source(path, enc, sep_used, jsonl, row_bytes=len(sample) / max(1, sample.count(b"\n")))
 
 
 def route_frame(
@@ -232,8 +252,8 @@ def classify_file(
         raise BatchError("--chunk-size must be at least 1")
     total = src.stat().st_size
     state = {"bytes": 0}
-    chunks, enc, sep_used, jsonl = read_chunks(src, encoding, sep, chunk_size, lambda b: state.__setitem__("bytes", b))
-    summary = Summary(encoding=enc, sep=sep_used)
+    chunks, source = read_chunks(src, encoding, sep, chunk_size, lambda b: state.__setitem__("bytes", b))
+    summary = Summary(encoding=source.encoding, sep=source.sep)
     start = time.perf_counter()
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
@@ -243,13 +263,18 @@ def classify_file(
             if engine == "dask":
                 from service.distributed import route_on_dask
 
-                with src.open("rb") as fh:
-                    sample = fh.read(SAMPLE_BYTES)
-                row_bytes = len(sample) / max(1, sample.count(b"\n"))
-                source = {"path": src, "encoding": enc, "sep": sep_used, "jsonl": jsonl,
-                          "blocksize": max(16_384, int(chunk_size * row_bytes))}  # fmt: skip
+                blocksize = max(16_384, int(chunk_size * source.row_bytes))
                 routed = route_on_dask(
-                    source, chunks, model_dir, text_column, provider_column, prefix, default_provider, scheduler, check_columns
+                    source,
+                    blocksize,
+                    chunks,
+                    model_dir,
+                    text_column,
+                    provider_column,
+                    prefix,
+                    default_provider,
+                    scheduler,
+                    check_columns,
                 )
             elif engine == "pandas":
                 get_router = router if callable(router) and not isinstance(router, Router) else (lambda: router)
