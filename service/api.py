@@ -116,9 +116,12 @@ class BodyLimitMiddleware:
         limit = self.max_upload if scope["path"].endswith("/csv") else self.max_json
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        too_big = error_response(413, "body_too_large", f"request body is larger than the limit of {limit} bytes")
+
+        def too_big() -> JSONResponse:  # built only when refused: this middleware sees every request
+            return error_response(413, "body_too_large", f"request body is larger than the limit of {limit} bytes")
+
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await too_big(scope, receive, send)
+            return await too_big()(scope, receive, send)
         if declared is not None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
         # no Content-Length (chunked): read up to the limit before the app sees any of it, then replay
@@ -130,7 +133,7 @@ class BodyLimitMiddleware:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                return await too_big(scope, receive, send)
+                return await too_big()(scope, receive, send)
             more = message.get("more_body", False)
         replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
