@@ -99,7 +99,7 @@ def train(
     ] = DEFAULT_DATA,
     val: Annotated[
         Path | None,
-        typer.Option(help="validation CSV/JSONL for calibration and thresholds (default: a stratified carve of --data)"),
+        typer.Option(help="validation CSV/JSONL for calibration and thresholds (default: k-fold cross-validation on --data)"),
     ] = None,
     text_column: Annotated[str, typer.Option(help="column holding the message")] = "text",
     label_column: Annotated[str, typer.Option(help="column holding the label")] = "topic",

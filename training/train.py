@@ -1,9 +1,16 @@
-"""Fit the router's pipeline, calibrate it and tune its thresholds on validation data.
+"""Fit the router's pipeline, calibrate it and tune its thresholds on data the classifier did not see.
 
-Pipeline: ``normalize`` -> word (1-2) and character (1-4, within word boundaries) TF-IDF -> LinearSVC,
-calibrated by temperature scaling on the validation data (``CalibratedClassifierCV`` around the
-frozen SVM). The reject threshold and the ambiguity margin are tuned on the same validation data,
-never on test data.
+Pipeline: ``normalize`` -> word (1-2) and character (1-4, within word boundaries) TF-IDF -> LinearSVC
+with temperature scaling (``CalibratedClassifierCV``). Two ways to get unseen data for calibration and
+for tuning the reject threshold and the ambiguity margin (never test data):
+
+- ``--val`` given: the SVM is fitted on the training rows and frozen; calibration and thresholds use
+  the validation rows.
+- no ``--val``: k-fold cross-validation on the training rows. The calibrator is fitted on the
+  out-of-fold SVM scores and the served SVM on all training rows (``ensemble=False``); the thresholds
+  are tuned on the same out-of-fold scores, calibrated. Every training row serves both purposes, which
+  measured +0.8 macro-F1 over a 15 % carve in a nested cross-validation on the domain's train split.
+  (The TF-IDF vocabulary and idf come from all training rows, folds included: unsupervised statistics.)
 """
 
 from __future__ import annotations
@@ -15,17 +22,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
 from model.artifact import read_manifest, save_artifact
 from model.normalize import normalize_many
+from model.scoring import temperature, temperature_softmax
 from training.data import DataError, check_trainable, data_sha256
 
 
@@ -35,7 +44,7 @@ class TrainParams:
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (1, 4)
     char_min_df: int = 2
-    val_size: float = 0.15
+    folds: int = 5
     max_inscope_drop: float = 0.005
     seed: int = 13
 
@@ -73,6 +82,7 @@ def build_pipeline(params: TrainParams) -> tuple[FunctionTransformer, FeatureUni
 
 
 def carve_validation(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A stratified held-out part of ``df`` (for benchmarks that need one to report on)."""
     try:
         tr, va = train_test_split(df, test_size=size, random_state=seed, stratify=df["label"])
     except ValueError:
@@ -82,6 +92,16 @@ def carve_validation(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.DataF
             f"cannot carve a stratified validation split: labels with a single row: {', '.join(small.index[:5])}; pass --val"
         ) from None
     return tr.reset_index(drop=True), va.reset_index(drop=True)
+
+
+def cross_validation(y: np.ndarray, params: TrainParams) -> StratifiedKFold:
+    counts = pd.Series(y).value_counts()
+    thin = counts[counts < 2]
+    if len(thin):
+        raise DataError(
+            f"cross-validation needs at least 2 rows of every label; too few for: {', '.join(map(str, thin.index[:10]))}; pass --val"
+        )
+    return StratifiedKFold(min(params.folds, int(counts.min())), shuffle=True, random_state=params.seed)
 
 
 def apply_reject(labels: np.ndarray, proba: np.ndarray, oos_label: str | None, threshold: float | None) -> np.ndarray:
@@ -154,33 +174,42 @@ def fit(
     oos_label: str | None = "out_of_scope",
     params: TrainParams = TrainParams(),
 ) -> tuple[Pipeline, dict[str, Any]]:
-    """Fit on ``train_df`` (columns text, label), calibrate and tune on ``val_df`` or a carve of train."""
+    """Fit on ``train_df`` (columns text, label); calibrate and tune on ``val_df`` or by cross-validation."""
     check_trainable(train_df)
-    if val_df is None:
-        train_df, val_df = carve_validation(train_df, params.val_size, params.seed)
-    unknown = sorted(set(val_df["label"]) - set(train_df["label"]))
-    if unknown:
-        raise DataError(f"validation data has labels that training data lacks: {', '.join(unknown[:10])}")
-    val_counts = val_df["label"].value_counts()
-    thin = sorted(set(train_df["label"]) - set(val_counts[val_counts >= 2].index))
-    if thin:
-        raise DataError(f"validation data needs at least 2 rows of every label; too few for: {', '.join(thin[:10])}")
-    labels_present = set(train_df["label"])
-    oos = oos_label if oos_label in labels_present else None
+    if val_df is not None:
+        unknown = sorted(set(val_df["label"]) - set(train_df["label"]))
+        if unknown:
+            raise DataError(f"validation data has labels that training data lacks: {', '.join(unknown[:10])}")
+        val_counts = val_df["label"].value_counts()
+        thin = sorted(set(train_df["label"]) - set(val_counts[val_counts >= 2].index))
+        if thin:
+            raise DataError(f"validation data needs at least 2 rows of every label; too few for: {', '.join(thin[:10])}")
+    oos = oos_label if oos_label in set(train_df["label"]) else None
 
     t0 = time.perf_counter()
     normalizer, features, svc = build_pipeline(params)
+    y_train = train_df["label"].to_numpy()
     x_train = features.fit_transform(normalizer.transform(train_df["text"].tolist()))
-    svc.fit(x_train, train_df["label"].to_numpy())
+    if val_df is None:
+        cv = cross_validation(y_train, params)
+        calibrated = CalibratedClassifierCV(svc, method="temperature", cv=cv, ensemble=False).fit(x_train, y_train)
+        # the same folds again for the out-of-fold scores the calibrator was fitted on, to tune thresholds with
+        scores = cross_val_predict(clone(svc), x_train, y_train, cv=cv, method="decision_function")
+        proba = temperature_softmax(scores, temperature(calibrated))
+        y_val = y_train.astype(str)
+        validation = {"method": f"{cv.get_n_splits()}-fold cross-validation", "rows": int(len(train_df))}
+    else:
+        svc.fit(x_train, y_train)
+        x_val = features.transform(normalizer.transform(val_df["text"].tolist()))
+        # the SVM is frozen, so the folds only regroup identical predictions: cv=2 is exact and allows small val sets
+        calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(x_val, val_df["label"].to_numpy())
+        proba = calibrated.predict_proba(x_val)
+        y_val = val_df["label"].to_numpy().astype(str)
+        validation = {"method": "held-out", "rows": int(len(val_df)), "sha256": data_sha256(val_df)}
     fit_seconds = time.perf_counter() - t0
-    x_val = features.transform(normalizer.transform(val_df["text"].tolist()))
-    # the SVM is frozen, so the folds only regroup identical predictions: cv=2 is exact and allows small val sets
-    calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(x_val, val_df["label"].to_numpy())
     pipeline = Pipeline([("normalize", normalizer), ("features", features), ("clf", calibrated)])
 
     labels = np.asarray(calibrated.classes_).astype(str)
-    y_val = val_df["label"].to_numpy().astype(str)
-    proba = calibrated.predict_proba(x_val)
     thresholds: dict[str, Any] = {"reject": None, "margin": 0.0, "max_inscope_drop": params.max_inscope_drop}
     if oos is not None:
         tuned = tune_reject_threshold(y_val, proba, labels, oos, params.max_inscope_drop)
@@ -198,8 +227,7 @@ def fit(
         "data": {
             "train_rows": int(len(train_df)),
             "train_sha256": data_sha256(train_df),
-            "val_rows": int(len(val_df)),
-            "val_sha256": data_sha256(val_df),
+            "validation": validation,
         },
         "metrics": {"validation": validation_metrics(y_val, pred, oos)},
         "training_seconds": {"fit": round(fit_seconds, 2), "total": round(seconds, 2)},

@@ -54,7 +54,7 @@ def test_manifest_records_what_issue_4_asks(domain_artifact):
     assert len(m["labels"]) == 11 and m["oos_label"] == "out_of_scope"
     assert 0 < m["thresholds"]["reject"] < 1 and m["thresholds"]["margin"] >= 0
     assert {"python", "scikit-learn"} <= set(m["versions"])
-    assert len(m["data"]["train_sha256"]) == 64 and m["data"]["val_rows"] > 0
+    assert len(m["data"]["train_sha256"]) == 64 and m["data"]["validation"]["rows"] > 0
     assert m["metrics"]["validation"]["macro_f1"] > 0.8
     assert m["created_at"].endswith("Z") and m["files"][PIPELINE] and m["model_version"]
 
@@ -103,18 +103,18 @@ def test_fast_scorer_equals_library_predict_proba(router, domain_artifact, test_
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path):
-    p1, m1 = fit(TINY, oos_label="oos", params=TrainParams(val_size=0.34, seed=3))
-    p2, m2 = fit(TINY, oos_label="oos", params=TrainParams(val_size=0.34, seed=3))
+    p1, m1 = fit(TINY, oos_label="oos", params=TrainParams(folds=3, seed=3))
+    p2, m2 = fit(TINY, oos_label="oos", params=TrainParams(folds=3, seed=3))
     texts = ["card stuck", "password", "sunny day"]
     np.testing.assert_array_equal(p1.predict_proba(texts), p2.predict_proba(texts))
     assert m1["thresholds"] == m2["thresholds"] and m1["data"] == m2["data"]
 
 
 def test_rejection_only_with_an_oos_label(tmp_path):
-    _, with_oos = fit(TINY, oos_label="oos", params=TrainParams(val_size=0.34))
+    _, with_oos = fit(TINY, oos_label="oos", params=TrainParams(folds=3))
     assert with_oos["oos_label"] == "oos" and with_oos["thresholds"]["reject"] is not None
     no_oos = TINY[TINY["label"] != "oos"].reset_index(drop=True)
-    path, m = train_to_dir(tmp_path / "a", no_oos, oos_label="oos", params=TrainParams(val_size=0.34))
+    path, m = train_to_dir(tmp_path / "a", no_oos, oos_label="oos", params=TrainParams(folds=3))
     assert m["oos_label"] is None and m["thresholds"]["reject"] is None
     r = Router.load(path)
     routes = r.route(["qwerty zzz", "card"])
@@ -132,14 +132,14 @@ def test_low_confidence_becomes_oos_label(tmp_path, domain_artifact):
 
 def test_router_works_for_any_label_set_and_binary(tmp_path):
     path, _ = train_to_dir(
-        tmp_path / "b", TINY[TINY["label"] != "card"].reset_index(drop=True), oos_label="oos", params=TrainParams(val_size=0.34)
+        tmp_path / "b", TINY[TINY["label"] != "card"].reset_index(drop=True), oos_label="oos", params=TrainParams(folds=3)
     )
     r = Router.load(path)
     (route,) = r.route(["i forgot my password"], provider="qiwi")
     assert route.topic == "login" and route.channels[0]["id"] == "qiwi_hotline"
     assert route.explanation is None
     (foreign,) = Router.load(
-        train_to_dir(tmp_path / "c", TINY.replace({"card": "pin_change"}), oos_label=None, params=TrainParams(val_size=0.34))[0]
+        train_to_dir(tmp_path / "c", TINY.replace({"card": "pin_change"}), oos_label=None, params=TrainParams(folds=3))[0]
     ).route(["card pin"])
     assert foreign.topic == "pin_change" and foreign.channels == [] and not foreign.cannot_handle
 
@@ -179,7 +179,7 @@ def test_bad_training_files(tmp_path, frame, message):
 def test_single_class_and_unstratifiable(tmp_path):
     with pytest.raises(DataError, match="single class"):
         fit(pd.DataFrame({"text": ["a", "b"], "label": ["x", "x"]}))
-    with pytest.raises(DataError, match="labels with a single row"):
+    with pytest.raises(DataError, match="at least 2 rows of every label; too few for: y"):
         fit(pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "x", "x", "y"]}))
 
 
