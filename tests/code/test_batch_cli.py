@@ -188,12 +188,15 @@ def test_help_lists_the_verbs():
         ),
         (["evaluate", "--data", "{csv}", "--model", "{art}", "--label-column", "topic"], "no column 'topic'"),
         (["train", "--data", "{tmp}/nope.csv", "--out", "{tmp}/m"], "data file not found"),
+        (["train", "--data", "{labelled}", "--out", "{tmp}/m", "--encoder", "bert"], "unknown sentence encoder 'bert'"),
     ],
 )
 def test_cli_errors_are_one_line_and_non_zero(tmp_path, domain_artifact, args, needle):
     csv_path = tmp_path / "in.csv"
     csv_path.write_text("text\nhello\n", encoding="utf-8")
-    args = [a.format(art=domain_artifact, csv=csv_path, tmp=tmp_path) for a in args]
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("text,topic\n" + "".join(f"card {i},card\nlogin {i},login\n" for i in range(3)), encoding="utf-8")
+    args = [a.format(art=domain_artifact, csv=csv_path, tmp=tmp_path, labelled=labelled) for a in args]
     r = run(*args, cwd=tmp_path)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
