@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -57,6 +58,13 @@ def fold(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+def writing_round(path: Path) -> int:
+    """Round 1 is the first release (parts named ``<topic>.tsv``, ``<topic>.<lang>.tsv``, ``.b2``,
+    ``.tl2``); later rounds are named ``<topic>.b<N>[suffix].tsv`` with N >= 3."""
+    m = re.match(r"[^.]+\.b(\d+)", path.name)
+    return int(m.group(1)) if m and int(m.group(1)) >= 3 else 1
+
+
 def read_part(path: Path) -> pd.DataFrame:
     topic = path.name.split(".", 1)[0]
     if topic not in TOPICS:
@@ -84,7 +92,9 @@ def read_part(path: Path) -> pd.DataFrame:
             if not text:
                 raise RawDataError(f"{path}:{lineno}: empty text")
             rows.append({"text": text, "topic": topic, "provider": provider, "lang": lang, "boundary": boundary})
-    return pd.DataFrame(rows, columns=["text", "topic", "provider", "lang", "boundary"])
+    df = pd.DataFrame(rows, columns=["text", "topic", "provider", "lang", "boundary"])
+    df["round"] = writing_round(path)
+    return df
 
 
 def read_raw(raw_dir: Path = RAW_DIR) -> pd.DataFrame:
@@ -207,10 +217,14 @@ def write_card_tables(df: pd.DataFrame, path: Path = CARD_PATH) -> None:
 
 
 def assign_split(df: pd.DataFrame, test_size: float = TEST_SIZE, seed: int = SEED) -> pd.Series:
-    strata = df["topic"] + "|" + df["lang"]
-    _, test_idx = train_test_split(df.index, test_size=test_size, random_state=seed, stratify=strata)
+    """``test`` for ``test_size`` of each writing round, stratified by topic x lang within the round:
+    adding a round never moves an earlier row between train and test."""
     split = pd.Series("train", index=df.index)
-    split[test_idx] = "test"
+    rounds = df["round"] if "round" in df else pd.Series(1, index=df.index)
+    for _, part in df.groupby(rounds, sort=True):
+        strata = part["topic"] + "|" + part["lang"]
+        _, test_idx = train_test_split(part.index, test_size=test_size, random_state=seed, stratify=strata)
+        split[test_idx] = "test"
     return split
 
 
