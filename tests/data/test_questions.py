@@ -85,6 +85,16 @@ def test_split_is_reproducible_from_raw(df, raw):
     pd.testing.assert_series_equal(key(df), key(rebuilt))
 
 
+def test_a_new_writing_round_moves_no_earlier_row_between_train_and_test(raw):
+    first = raw[raw["round"] == 1]
+    assert (raw["round"] > 1).any() and len(first) < len(raw)
+    alone = assign_split(first.reset_index(drop=True))
+    together = assign_split(raw)[raw["round"] == 1].reset_index(drop=True)
+    pd.testing.assert_series_equal(alone, together)
+    later = assign_split(raw)[raw["round"] > 1]
+    assert 0.18 <= (later == "test").mean() <= 0.22  # each round gets its own fifth
+
+
 def test_every_boundary_rule_has_fifteen_examples_a_side(raw):
     tagged = raw[raw["boundary"] != ""]
     table = pd.crosstab(tagged["boundary"], tagged["topic"])
