@@ -11,7 +11,7 @@ MODEL ?= artifacts/default
 STAMP := $(VENV)/.installed
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ train: $(STAMP) ## (re)train the default model from datasets/questions.csv
 
 evaluate: model ## evaluate the default model on the test split; report in reports/domain
 	$(BIN)/qrouter evaluate --data datasets/questions.csv --model $(MODEL) --report reports/domain
+
+evaluate-encoder: $(STAMP) ## train the model with the sentence-embedding block (artifacts/e5) and evaluate it; reports/domain-e5
+	$(BIN)/qrouter train --encoder multilingual-e5-small --out artifacts/e5
+	$(BIN)/qrouter evaluate --data datasets/questions.csv --model artifacts/e5 --report reports/domain-e5
 
 serve: model ## install if needed, build the model if needed, serve the API on HOST:PORT
 	$(BIN)/qrouter serve --host $(HOST) --port $(PORT) --model $(MODEL)
