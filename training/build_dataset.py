@@ -7,7 +7,8 @@ line break (multi-line e-mails). ``boundary`` is empty or ``r1``..``r6``: the bo
 ``taxonomy.md`` the row illustrates (the side is the row's topic).
 
 This module derives the published file: it validates every part, drops nothing silently, and assigns
-a deterministic ``split`` (about 20 % ``test``, stratified by topic x lang).
+a deterministic ``split`` (about 20 % ``test``, stratified by topic x lang, drawn within each writing
+round so that a new round of parts never moves an earlier row between train and test).
 
     python -m training.build_dataset            # validate all parts and write datasets/questions.csv
     python -m training.build_dataset --check datasets/raw/login.tsv   # validate one part, print stats

@@ -11,6 +11,9 @@ for tuning the reject threshold and the ambiguity margin (never test data):
   are tuned on the same out-of-fold scores, calibrated. Every training row serves both purposes, which
   measured +0.8 macro-F1 over a 15 % carve in a nested cross-validation on the domain's train split.
   (The TF-IDF vocabulary and idf come from all training rows, folds included: unsupervised statistics.)
+
+With ``TrainParams(encoder=...)`` (``qrouter train --encoder``) a sentence-embedding block joins the
+TF-IDF ones (``add_encoder``; ``model/encoder.py``).
 """
 
 from __future__ import annotations
