@@ -9,7 +9,8 @@ for tuning the reject threshold and the ambiguity margin (never test data):
 - no ``--val``: k-fold cross-validation on the training rows. The calibrator is fitted on the
   out-of-fold SVM scores and the served SVM on all training rows (``ensemble=False``); the thresholds
   are tuned on the same out-of-fold scores, calibrated. Every training row serves both purposes, which
-  measured +0.8 macro-F1 over a 15 % carve in a nested cross-validation on the domain's train split.
+  measured +0.6 to +0.9 macro-F1 over a 15 % carve in a nested cross-validation on the domain's train
+  split (``python -m benchmarks.cv_procedure``).
   (The TF-IDF vocabulary and idf come from all training rows, folds included: unsupervised statistics.)
 
 With ``TrainParams(encoder=...)`` (``qrouter train --encoder``) a sentence-embedding block joins the
