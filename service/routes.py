@@ -233,6 +233,7 @@ def model_info(router: RouterDep) -> dict:
         "versions": m["versions"],
         "data": m.get("data", {}),
         "params": m.get("params", {}),
+        "encoder": m.get("encoder"),  # the optional sentence-embedding block, None without it
     }
 
 
