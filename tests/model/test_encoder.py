@@ -58,6 +58,17 @@ def test_pickles_as_its_parameters(fitted, tmp_path):
     np.testing.assert_array_equal(again.transform(["", "карта", None]), fitted.transform(["", "карта", None]))
 
 
+def test_threads_get_the_same_embeddings_as_one_caller(fitted):
+    """The API predicts in a thread pool; the engine is called under a lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [[f"перевод {i} не дошёл", f"card {i} blocked", f"терминал {i} не видає чек"] for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(fitted.transform, texts))
+    for batch, got in zip(texts, together):
+        np.testing.assert_array_equal(got, fitted.transform(batch))
+
+
 def test_bad_input_and_unknown_model():
     with pytest.raises(ValueError, match="single string"):
         SentenceEncoder().fit("one text")
