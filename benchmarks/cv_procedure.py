@@ -19,14 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 
 from model.routing import load_routing_table
 from training.data import load_labelled
-from training.train import TrainParams, apply_reject, build_pipeline, fit, tune_reject_threshold
+from training.train import TrainParams, apply_reject, carve_validation, fit
 
 
 def cannot_handle_f1(y: np.ndarray, pred: np.ndarray, cannot: set[str]) -> float:
@@ -47,40 +45,23 @@ def main() -> None:
     outer = StratifiedKFold(args.outer, shuffle=True, random_state=0)
     for k, (a, b) in enumerate(outer.split(df["text"], y)):
         inner, held = df.iloc[a].reset_index(drop=True), df.iloc[b]
-        # carve
-        tr, va = train_test_split(inner, test_size=0.15, random_state=params.seed, stratify=inner["label"])
-        normalizer, features, svc = build_pipeline(params)
-        x_tr = features.fit_transform(normalizer.transform(tr["text"].tolist()))
-        svc.fit(x_tr, tr["label"].to_numpy())
-        x_va = features.transform(normalizer.transform(va["text"].tolist()))
-        cal = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(x_va, va["label"].to_numpy())
-        labels = np.asarray(cal.classes_).astype(str)
-        thr = tune_reject_threshold(
-            va["label"].to_numpy().astype(str), cal.predict_proba(x_va), labels, oos, params.max_inscope_drop
-        )
-        x_held = features.transform(normalizer.transform(held["text"].tolist()))
-        pred = apply_reject(labels, cal.predict_proba(x_held), oos, thr["threshold"])
-        rows.append(
-            {
-                "fold": k,
-                "procedure": "carve",
-                "macro_f1": f1_score(y[b], pred, average="macro"),
-                "cannot_handle_f1": cannot_handle_f1(y[b], pred, cannot),
-            }
-        )
-        # out-of-fold (the trainer)
-        pipeline, manifest = fit(inner, oos_label=oos, params=params)
-        classes = np.asarray(pipeline.classes_).astype(str)
-        pred = apply_reject(classes, pipeline.predict_proba(held["text"].tolist()), oos, manifest["thresholds"]["reject"])
-        rows.append(
-            {
-                "fold": k,
-                "procedure": "oof",
-                "macro_f1": f1_score(y[b], pred, average="macro"),
-                "cannot_handle_f1": cannot_handle_f1(y[b], pred, cannot),
-            }
-        )
-        print(rows[-2], rows[-1], flush=True)
+        procedures = {
+            "carve": carve_validation(inner, 0.15, params.seed),  # fit's held-out path, the 15 % as validation
+            "oof": (inner, None),  # what the trainer does without --val
+        }
+        for name, (train, val) in procedures.items():
+            pipeline, manifest = fit(train, val, oos_label=oos, params=params)
+            classes = np.asarray(pipeline.classes_).astype(str)
+            pred = apply_reject(classes, pipeline.predict_proba(held["text"].tolist()), oos, manifest["thresholds"]["reject"])
+            rows.append(
+                {
+                    "fold": k,
+                    "procedure": name,
+                    "macro_f1": f1_score(y[b], pred, average="macro"),
+                    "cannot_handle_f1": cannot_handle_f1(y[b], pred, cannot),
+                }
+            )
+            print(rows[-1], flush=True)
     res = pd.DataFrame(rows).groupby("procedure")[["macro_f1", "cannot_handle_f1"]].mean().round(4)
     print(res.to_string())
 
