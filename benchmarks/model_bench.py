@@ -5,7 +5,8 @@ CLINC150 (train, tuned on val; oos as the 151st class plus the tuned reject thre
 splits and the same threshold rule. Reports accuracy figures, training time, single-question
 latency p50/p99 in-process, batch rows/s and artifact size, as JSON and a Markdown table. question-router
 runs twice: the default TF-IDF model and the one with the optional sentence-embedding block
-(``--encoder multilingual-e5-small``).
+(``--encoder multilingual-e5-small``), a cascade in which the TF-IDF model hands the questions it is unsure
+of to the encoder model (``escalated_share``: how many of the validation questions it handed over).
 
     python -m benchmarks.model_bench --out reports/bench
 """
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from model.router import Router
+from model.scoring import CascadeScorer
 from training.data import load_labelled
 from training.train import TrainParams, apply_reject, carve_validation, train_to_dir, tune_reject_threshold
 
@@ -76,7 +78,9 @@ def bench_router(
     pred = np.array([r.topic for r in routes])
     res = scores(val["label"].to_numpy(), pred, oos)
     fast = params.encoder is None  # the encoder costs ~15 ms a question: fewer timed rows keep the run short
-    p50, p99 = latency_us(lambda t: router.route([t]), texts[: 2000 if fast else 200])
+    if isinstance(router.scorer, CascadeScorer):
+        res["escalated_share"] = round(float(router.scorer.escalated(router.scorer.fast.predict_proba(texts)).mean()), 4)
+    p50, p99 = latency_us(lambda t: router.route([t]), texts[: 2000 if fast else 1000])
     rows = len(texts) * max(1, 20000 // len(texts)) if fast else len(texts)
     t0 = time.perf_counter()
     router.route((texts * max(1, 20000 // len(texts)))[:rows])
@@ -186,6 +190,7 @@ def main() -> None:
         "accuracy",
         "in_scope_accuracy",
         "oos_recall",
+        "escalated_share",
         "train_seconds",
         "latency_p50_us",
         "latency_p99_us",

@@ -11,6 +11,10 @@ question costs a dictionary look-up per n-gram and a gather of the matching weig
 
 It reproduces ``pipeline.predict_proba`` to float precision; ``tests/model`` checks that on real
 data. Pipelines of another shape fall back to ``PipelineScorer`` (plain ``predict_proba``).
+
+A ``Cascade`` artifact holds two fitted pipelines: the fast TF-IDF one answers when its confidence
+reaches the cascade threshold, and the slower, more accurate one (with the sentence encoder) answers
+the rest. ``CascadeScorer`` scores every text with the fast model and only the unsure ones again.
 """
 
 from __future__ import annotations
@@ -187,5 +191,54 @@ class LinearScorer:
         return [{"ngram": str(names[cols[i]]), "weight": round(float(contrib[i]), 5)} for i in order if contrib[i] > 0]
 
 
-def make_scorer(pipeline) -> LinearScorer | PipelineScorer:
+@dataclass
+class Cascade:
+    """What a cascade artifact pickles: ``fast`` answers a text when its top probability is at least
+    ``threshold``; ``full`` answers the others. Both are fitted pipelines over the same labels."""
+
+    fast: Pipeline
+    full: Pipeline
+    threshold: float
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.fast.classes_
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return CascadeScorer(self).predict_proba(texts)
+
+
+class CascadeScorer:
+    """Scores with the fast model, then re-scores with the full model the texts it is unsure of."""
+
+    def __init__(self, cascade: Cascade):
+        self.pipeline = cascade
+        self.fast = make_scorer(cascade.fast)
+        self.full = make_scorer(cascade.full)
+        self.threshold = float(cascade.threshold)
+        self.classes = np.asarray(self.fast.classes)
+        if not np.array_equal(self.classes, np.asarray(self.full.classes)):
+            raise ValueError("the cascade's two models have different classes")
+
+    def escalated(self, proba: np.ndarray) -> np.ndarray:
+        """Which rows of the fast model's probabilities go to the full model."""
+        return proba.max(1) < self.threshold
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        proba = self.fast.predict_proba(texts)
+        rows = np.flatnonzero(self.escalated(proba))
+        if len(rows):
+            proba[rows] = self.full.predict_proba([texts[i] for i in rows])
+        return proba
+
+    def explain(self, text: str, class_index: int, top: int = 10) -> list[dict]:
+        """The fast model's n-grams when it answered; none when the full model did."""
+        if self.escalated(self.fast.predict_proba([text]))[0]:
+            return []
+        return self.fast.explain(text, class_index, top)
+
+
+def make_scorer(pipeline) -> LinearScorer | PipelineScorer | CascadeScorer:
+    if isinstance(pipeline, Cascade):
+        return CascadeScorer(pipeline)
     return LinearScorer(pipeline) if LinearScorer.supports(pipeline) else PipelineScorer(pipeline)

