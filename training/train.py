@@ -272,14 +272,14 @@ def tune_cascade(y: np.ndarray, fast: np.ndarray, full: np.ndarray, labels: np.n
 
     conf = fast.max(1)
     target = macro(full) - tolerance
-    chosen, f1 = 1.0 + 1e-9, macro(full)  # above every confidence: everything escalated
-    for t in np.unique(np.quantile(conf, np.linspace(0.0, 1.0, 201))):
+    chosen, f1 = 1.000001, macro(full)  # above every probability: everything escalated
+    for t in np.unique(np.round(np.quantile(conf, np.linspace(0.0, 1.0, 201)), 6)):  # as the manifest keeps it
         f1_t = macro(np.where((conf < t)[:, None], full, fast))
         if f1_t >= target:
             chosen, f1 = float(t), f1_t
             break
     return {
-        "threshold": round(chosen, 6),
+        "threshold": chosen,
         "escalated_share": round(float((conf < chosen).mean()), 4),
         "macro_f1": round(f1, 4),
         "macro_f1_full": round(macro(full), 4),

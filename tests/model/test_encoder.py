@@ -133,6 +133,9 @@ def test_tune_cascade_escalates_only_what_the_fast_model_gets_wrong():
     # a tolerance as large as the fast model's shortfall sends nothing to the full model
     lenient = tune_cascade(y, fast, full, labels, tolerance=1.0)
     assert lenient["escalated_share"] == 0.0
+    # a target no threshold reaches sends everything, even answers the fast model gives with probability 1
+    strict = tune_cascade(y, fast, full, labels, tolerance=-0.5)
+    assert strict["escalated_share"] == 1.0 and strict["threshold"] > 1.0
 
 
 def test_artifact_needs_the_encoder_package_and_its_version(encoder_artifact, monkeypatch, tmp_path):
