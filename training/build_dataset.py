@@ -40,7 +40,7 @@ BOUNDARY_RULES = {
     "r5": ("payment", "wrong_recipient"),
     "r6": ("card", "payment"),
 }
-COLUMNS = ("text", "topic", "provider", "lang", "split")
+COLUMNS = ("text", "topic", "provider", "lang", "round", "split")
 TEST_SIZE = 0.2
 SEED = 20261122
 NEAR_DUP_JACCARD = 0.8

@@ -22,10 +22,25 @@ def _prf(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return {"precision": _r(p), "recall": _r(r), "f1": _r(f), "support": int(y_true.sum())}
 
 
+GROUPS = {"lang": "per_lang", "round": "per_round"}  # optional columns scored group by group
+
+
+def _group_metrics(g: pd.DataFrame, router: Router) -> dict[str, Any]:
+    out = {
+        "rows": int(len(g)),
+        "accuracy": _r(accuracy_score(g["label"], g["pred"])),
+        "macro_f1": _r(f1_score(g["label"], g["pred"], labels=sorted(set(g["label"])), average="macro", zero_division=0)),
+    }
+    truth = np.array([not router.routing.can_handle(t) for t in g["label"]])
+    if truth.any():
+        out["cannot_handle_f1"] = _prf(truth, g["cannot_handle"].to_numpy())["f1"]
+    return out
+
+
 def compute_metrics(
     df: pd.DataFrame, router: Router, routes: list | None = None, bins: int = 10
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Metrics for rows with columns text, label (and optionally lang); returns (metrics, predictions)."""
+    """Metrics for rows with columns text, label (and optionally lang, round); returns (metrics, predictions)."""
     routes = routes if routes is not None else router.route(df["text"].tolist())
     pred = pd.DataFrame(
         {
@@ -37,8 +52,9 @@ def compute_metrics(
             "reason": [r.reason["code"] if r.reason else "" for r in routes],
         }
     )
-    if "lang" in df.columns:
-        pred["lang"] = df["lang"].to_numpy()
+    for col in GROUPS:
+        if col in df.columns:
+            pred[col] = df[col].to_numpy()
     y, p = pred["label"].to_numpy(), pred["pred"].to_numpy()
     labels = sorted(set(y) | set(p) - {""})
     m: dict[str, Any] = {
@@ -60,15 +76,9 @@ def compute_metrics(
             "confused_with": dict(list(off.items())[:3]),
         }
     m["per_class"] = per_class
-    if "lang" in pred.columns:
-        m["per_lang"] = {
-            str(lang): {
-                "rows": int(len(g)),
-                "accuracy": _r(accuracy_score(g["label"], g["pred"])),
-                "macro_f1": _r(f1_score(g["label"], g["pred"], labels=sorted(set(g["label"])), average="macro", zero_division=0)),
-            }
-            for lang, g in pred.groupby("lang")
-        }
+    for col, key in GROUPS.items():
+        if col in pred.columns:
+            m[key] = {str(k): _group_metrics(g, router) for k, g in pred.groupby(col)}
     oos = router.oos_label
     if oos is not None and oos in set(y):
         ins = y != oos
@@ -195,10 +205,17 @@ def markdown_report(m: dict[str, Any], plots: list[str]) -> str:
     for lab, c in m["per_class"].items():
         conf = ", ".join(f"{k} ({v})" for k, v in c["confused_with"].items())
         lines.append(f"| {lab} | {c['precision']} | {c['recall']} | {c['f1']} | {c['support']} | {conf} |")
-    if "per_lang" in m:
-        lines += ["", "## Per language", "", "| lang | rows | accuracy | macro-F1 |", "|---|---|---|---|"]
-        for lang, c in m["per_lang"].items():
-            lines.append(f"| {lang} | {c['rows']} | {c['accuracy']} | {c['macro_f1']} |")
+    for key, title, col in (("per_lang", "Per language", "lang"), ("per_round", "Per writing round", "round")):
+        if key in m:
+            lines += [
+                "",
+                f"## {title}",
+                "",
+                f"| {col} | rows | accuracy | macro-F1 | cannot-handle F1 |",
+                "|---|---|---|---|---|",
+            ]
+            for k, c in m[key].items():
+                lines.append(f"| {k} | {c['rows']} | {c['accuracy']} | {c['macro_f1']} | {c.get('cannot_handle_f1', '–')} |")
     lines += ["", "## Coverage vs accuracy", "", "| coverage | accuracy |", "|---|---|"]
     lines += [f"| {c['coverage']} | {c['accuracy']} |" for c in m["coverage_accuracy"]]
     lines += [""] + [f"![{p}]({p})" for p in plots]
