@@ -191,6 +191,21 @@ class LinearScorer:
         return [{"ngram": str(names[cols[i]]), "weight": round(float(contrib[i]), 5)} for i in order if contrib[i] > 0]
 
 
+def escalated(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """Which rows of the fast model's probabilities a cascade hands to its full model."""
+    return proba.max(1) < threshold
+
+
+def cascade_proba(fast, full, threshold: float, texts: Sequence[str]) -> np.ndarray:
+    """``fast``'s probabilities, with ``full``'s for the texts it is unsure of (only those are scored
+    again). ``fast`` and ``full`` are anything with ``predict_proba``: pipelines or scorers."""
+    proba = np.asarray(fast.predict_proba(texts), dtype=np.float64)  # a fresh array from every predict_proba
+    rows = np.flatnonzero(escalated(proba, threshold))
+    if len(rows):
+        proba[rows] = full.predict_proba([texts[i] for i in rows])
+    return proba
+
+
 @dataclass
 class Cascade:
     """What a cascade artifact pickles: ``fast`` answers a text when its top probability is at least
@@ -205,11 +220,11 @@ class Cascade:
         return self.fast.classes_
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return CascadeScorer(self).predict_proba(texts)
+        return cascade_proba(self.fast, self.full, self.threshold, list(texts))
 
 
 class CascadeScorer:
-    """Scores with the fast model, then re-scores with the full model the texts it is unsure of."""
+    """Scores with the fast model's scorer, then re-scores with the full model's the texts it is unsure of."""
 
     def __init__(self, cascade: Cascade):
         self.pipeline = cascade
@@ -222,14 +237,10 @@ class CascadeScorer:
 
     def escalated(self, proba: np.ndarray) -> np.ndarray:
         """Which rows of the fast model's probabilities go to the full model."""
-        return proba.max(1) < self.threshold
+        return escalated(proba, self.threshold)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        proba = self.fast.predict_proba(texts)
-        rows = np.flatnonzero(self.escalated(proba))
-        if len(rows):
-            proba[rows] = self.full.predict_proba([texts[i] for i in rows])
-        return proba
+        return cascade_proba(self.fast, self.full, self.threshold, texts)
 
     def explain(self, text: str, class_index: int, top: int = 10) -> list[dict]:
         """The fast model's n-grams when it answered; none when the full model did."""

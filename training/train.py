@@ -43,7 +43,7 @@ from sklearn.svm import LinearSVC
 from model.artifact import read_manifest, save_artifact
 from model.encoder import SentenceEncoder, package_version
 from model.normalize import normalize_many
-from model.scoring import Cascade, temperature, temperature_softmax
+from model.scoring import Cascade, escalated, temperature, temperature_softmax
 from training.data import DataError, check_trainable, data_sha256
 
 
@@ -263,6 +263,11 @@ def calibrate(
     return calibrated, calibrated.predict_proba(x_val), val_df["label"].to_numpy().astype(str), validation
 
 
+def cascade_answers(fast: np.ndarray, full: np.ndarray, threshold: float) -> np.ndarray:
+    """A cascade's probabilities from both models' probabilities on the same rows."""
+    return np.where(escalated(fast, threshold)[:, None], full, fast)
+
+
 def tune_cascade(y: np.ndarray, fast: np.ndarray, full: np.ndarray, labels: np.ndarray, tolerance: float) -> dict[str, Any]:
     """The lowest confidence of the fast model under which the full model must answer so that the
     cascade's macro-F1 on validation stays within ``tolerance`` of the full model's alone."""
@@ -270,17 +275,16 @@ def tune_cascade(y: np.ndarray, fast: np.ndarray, full: np.ndarray, labels: np.n
     def macro(proba: np.ndarray) -> float:
         return float(f1_score(y, labels[proba.argmax(1)], average="macro", zero_division=0))
 
-    conf = fast.max(1)
     target = macro(full) - tolerance
     chosen, f1 = 1.000001, macro(full)  # above every probability: everything escalated
-    for t in np.unique(np.round(np.quantile(conf, np.linspace(0.0, 1.0, 201)), 6)):  # as the manifest keeps it
-        f1_t = macro(np.where((conf < t)[:, None], full, fast))
+    for t in np.unique(np.round(np.quantile(fast.max(1), np.linspace(0.0, 1.0, 201)), 6)):  # as the manifest keeps it
+        f1_t = macro(cascade_answers(fast, full, t))
         if f1_t >= target:
             chosen, f1 = float(t), f1_t
             break
     return {
         "threshold": chosen,
-        "escalated_share": round(float((conf < chosen).mean()), 4),
+        "escalated_share": round(float(escalated(fast, chosen).mean()), 4),
         "macro_f1": round(f1, 4),
         "macro_f1_full": round(macro(full), 4),
         "macro_f1_fast": round(macro(fast), 4),
@@ -325,7 +329,7 @@ def fit(
     if params.encoder:  # the TF-IDF model alone answers what it is sure of; the encoder model the rest
         fast, fast_proba, _, _ = calibrate(clone(svc), x_fast, y_train, val_df, x_fast_val, cv)
         cascade_info = tune_cascade(y_val, fast_proba, proba, labels, params.cascade_tolerance)
-        proba = np.where((fast_proba.max(1) < cascade_info["threshold"])[:, None], proba, fast_proba)
+        proba = cascade_answers(fast_proba, proba, cascade_info["threshold"])
         pipeline = Cascade(fast=Pipeline([*fast_steps, ("clf", fast)]), full=pipeline, threshold=cascade_info["threshold"])
     fit_seconds = time.perf_counter() - t0
 
