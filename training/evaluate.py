@@ -22,16 +22,19 @@ def _prf(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return {"precision": _r(p), "recall": _r(r), "f1": _r(f), "support": int(y_true.sum())}
 
 
-GROUPS = {"lang": "per_lang", "round": "per_round"}  # optional columns scored group by group
+# optional columns scored group by group: column -> (metrics key, report heading)
+GROUPS = {"lang": ("per_lang", "Per language"), "round": ("per_round", "Per writing round")}
 
 
-def _group_metrics(g: pd.DataFrame, router: Router) -> dict[str, Any]:
+def _group_metrics(g: pd.DataFrame, truth_ch: np.ndarray) -> dict[str, Any]:
+    """Accuracy, macro-F1 and (where the group has cannot-handle rows) cannot-handle F1 of one group;
+    ``truth_ch`` is the whole frame's "support cannot handle this label", indexed like it."""
     out = {
         "rows": int(len(g)),
         "accuracy": _r(accuracy_score(g["label"], g["pred"])),
         "macro_f1": _r(f1_score(g["label"], g["pred"], labels=sorted(set(g["label"])), average="macro", zero_division=0)),
     }
-    truth = np.array([not router.routing.can_handle(t) for t in g["label"]])
+    truth = truth_ch[g.index]
     if truth.any():
         out["cannot_handle_f1"] = _prf(truth, g["cannot_handle"].to_numpy())["f1"]
     return out
@@ -76,17 +79,17 @@ def compute_metrics(
             "confused_with": dict(list(off.items())[:3]),
         }
     m["per_class"] = per_class
-    for col, key in GROUPS.items():
+    # cannot-handle: the truth is "support cannot handle this topic", the prediction the router's flag
+    truth_ch = np.array([not router.routing.can_handle(t) for t in y])
+    for col, (key, _) in GROUPS.items():
         if col in pred.columns:
-            m[key] = {str(k): _group_metrics(g, router) for k, g in pred.groupby(col)}
+            m[key] = {str(k): _group_metrics(g, truth_ch) for k, g in pred.groupby(col)}
     oos = router.oos_label
     if oos is not None and oos in set(y):
         ins = y != oos
         m["in_scope_accuracy"] = _r((p[ins] == y[ins]).mean()) if ins.any() else None
         m["out_of_scope"] = _prf(y == oos, p == oos)
         m["rejected_low_confidence"] = int((pred["reason"] == "low_confidence").sum())
-    # cannot-handle: the truth is "support cannot handle this topic", the prediction the router's flag
-    truth_ch = np.array([not router.routing.can_handle(t) for t in y])
     if truth_ch.any() and (~truth_ch).any():
         m["cannot_handle"] = _prf(truth_ch, pred["cannot_handle"].to_numpy())
     # calibration: expected calibration error over equal-width confidence bins
@@ -205,7 +208,7 @@ def markdown_report(m: dict[str, Any], plots: list[str]) -> str:
     for lab, c in m["per_class"].items():
         conf = ", ".join(f"{k} ({v})" for k, v in c["confused_with"].items())
         lines.append(f"| {lab} | {c['precision']} | {c['recall']} | {c['f1']} | {c['support']} | {conf} |")
-    for key, title, col in (("per_lang", "Per language", "lang"), ("per_round", "Per writing round", "round")):
+    for col, (key, title) in GROUPS.items():
         if key in m:
             lines += [
                 "",
