@@ -26,22 +26,34 @@ _PHONE_RE = re.compile(
     r"(?<![\w+])(?:\+\s?\(?\d{1,3}\)?|8)[\s-]?\(?\d{2,4}\)?[\s-]?\d{2,3}[\s-]?\d{2}[\s-]?\d{2,4}(?:/\d{2})?(?!\w)"
 )
 _NUM_RE = re.compile(r"\d+(?:[.,]\d+)*")
-_SPACE_RE = re.compile(r"\s+")
+# Quick tests that a pattern above cannot match, which skip most of the work for most messages. Each
+# is a necessary condition of its pattern's matches: a URL has "://", "www." or ".<domain>" at a word
+# end; a card, a phone number and a number have a digit; an e-mail has "@".
+_URL_HINT_RE = re.compile(r"://|www\.|\.(?:com|ru|ua|net|org|shtml|html)\b")
+_DIGIT_RE = re.compile(r"\d")
 
 
-def _mask(text: str) -> str:
-    text = _EMAIL_RE.sub(f" {EMAIL} ", text)
-    text = _URL_RE.sub(f" {URL} ", text)
-    text = _CARD_RE.sub(f" {CARD} ", text)
-    text = _PHONE_RE.sub(f" {PHONE} ", text)
+def _mask(text: str, numbers: bool = False) -> str:
+    if "@" in text:
+        text = _EMAIL_RE.sub(f" {EMAIL} ", text)
+    if _URL_HINT_RE.search(text):
+        text = _URL_RE.sub(f" {URL} ", text)
+    if _DIGIT_RE.search(text):
+        text = _CARD_RE.sub(f" {CARD} ", text)
+        text = _PHONE_RE.sub(f" {PHONE} ", text)
+        if numbers:
+            text = _NUM_RE.sub(f" {NUM} ", text)
     return text
+
+
+def _collapse(text: str) -> str:
+    """Runs of whitespace as one space, none at the ends (str.split and re's \\s agree on whitespace)."""
+    return " ".join(text.split())
 
 
 def normalize(text: str) -> str:
     """The canonical form of one message, as the classifier sees it."""
-    text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
-    text = _NUM_RE.sub(f" {NUM} ", _mask(text))
-    return _SPACE_RE.sub(" ", text).strip()
+    return _collapse(_mask(unicodedata.normalize("NFKC", text).casefold().replace("ё", "е"), numbers=True))
 
 
 def normalize_many(texts: Iterable[str]) -> list[str]:
@@ -51,4 +63,4 @@ def normalize_many(texts: Iterable[str]) -> list[str]:
 
 def redact(text: str) -> str:
     """The text with e-mails, URLs, card and phone numbers masked; safe to log."""
-    return _SPACE_RE.sub(" ", _mask(text)).strip()
+    return _collapse(_mask(text))

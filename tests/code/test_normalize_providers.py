@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from model.normalize import normalize, redact
@@ -67,3 +70,28 @@ def test_provider_detection_agrees_with_dataset_labels(questions):
     got = questions["text"].map(lambda t: detect_provider(t) or "none")
     agreement = (got == questions["provider"]).mean()
     assert agreement >= 0.95, agreement
+
+
+def _reference_normalize(text: str) -> str:
+    """normalize without its quick skips: every pattern applied to every text, in the same order."""
+    import unicodedata
+
+    from model import normalize as n
+
+    text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
+    for pattern, token in ((n._EMAIL_RE, n.EMAIL), (n._URL_RE, n.URL), (n._CARD_RE, n.CARD), (n._PHONE_RE, n.PHONE)):
+        text = pattern.sub(f" {token} ", text)
+    text = n._NUM_RE.sub(f" {n.NUM} ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_quick_skips_never_change_the_result(questions):
+    """The skips in normalize (no '@', no URL hint, no digit) are necessary conditions of the patterns:
+    the result equals applying every pattern, on real rows and on random strings of the characters the
+    patterns care about."""
+    rng = random.Random(7)
+    pieces = list("ab Zё.@:/-+()*xх•8 90١٢\t\n\u00a0\u3000_,") + ["www.", "http://", ".com", ".html", "+7 ", "4276 ", "8 800 "]
+    texts = questions["text"].tolist() + [
+        "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(20000)
+    ]
+    assert [normalize(t) for t in texts] == [_reference_normalize(t) for t in texts]
