@@ -89,6 +89,10 @@ class Router:
             raise ValueError("provider must be one value or one per text")
         filled = [i for i, t in enumerate(texts) if t and t.strip()]
         proba = self.predict_proba([texts[i] for i in filled]) if filled else np.empty((0, len(self.labels)))
+        # the top three answers of every row at once; the rows below only read them
+        top = np.argsort(-proba, axis=1, kind="stable")[:, :3]
+        top_p = np.take_along_axis(proba, top, axis=1)
+        margins = (top_p[:, 0] - top_p[:, 1]) if top.shape[1] > 1 else top_p[:, 0]
         out: list[Route] = []
         row = dict(zip(filled, range(len(filled))))
         for i, text in enumerate(texts):
@@ -98,7 +102,8 @@ class Router:
             if i not in row:
                 out.append(self._empty(prov, source))
             else:
-                out.append(self._decide(text, proba[row[i]], prov, source, explain))
+                r = row[i]
+                out.append(self._decide(text, top[r].tolist(), top_p[r].tolist(), float(margins[r]), prov, source, explain))
         return out
 
     def _empty(self, prov: str | None, source: str | None) -> Route:
@@ -115,11 +120,12 @@ class Router:
             model_version=self.model_version,
         )
 
-    def _decide(self, text: str, p: np.ndarray, prov: str | None, source: str | None, explain: bool) -> Route:
-        order = np.argsort(-p, kind="stable")
-        best = int(order[0])
-        confidence = float(p[best])
-        margin = confidence - float(p[order[1]]) if len(order) > 1 else confidence
+    def _decide(
+        self, text: str, top: list[int], top_p: list[float], margin: float, prov: str | None, source: str | None, explain: bool
+    ) -> Route:
+        """One answer from the row's top three classes ``top`` (best first), their probabilities and the
+        top-two margin."""
+        best, confidence = top[0], top_p[0]
         topic = self.labels[best]
         reason_code = None
         if self.reject_threshold is not None and topic != self.oos_label and confidence < self.reject_threshold:
@@ -134,7 +140,7 @@ class Router:
         return Route(
             topic=topic,
             confidence=round(confidence, 6),
-            alternatives=[{"topic": self.labels[j], "probability": round(float(p[j]), 6)} for j in order[:3]],
+            alternatives=[{"topic": self.labels[j], "probability": round(q, 6)} for j, q in zip(top, top_p)],
             ambiguous=bool(margin < self.ambiguity_margin),
             cannot_handle=cannot_handle,
             reason=reason,

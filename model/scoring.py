@@ -31,10 +31,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from model.normalize import normalize
+from model.features import FastTfidf
+from model.normalize import normalize, normalize_many
 
-BATCH_ROWS = 16  # from this many texts on, featurise with FeatureUnion.transform instead of row by row
-BLOCK_ROWS = 2048  # rows per FeatureUnion.transform call (bounds its temporary memory)
+BATCH_ROWS = 8  # from this many texts on, featurise the whole batch at once (model/features.py) instead of row by row
+BLOCK_ROWS = 2048  # rows featurised at once (bounds the temporary memory)
 
 
 def temperature(calibrated: CalibratedClassifierCV) -> float:
@@ -77,6 +78,11 @@ class _Block:
     offset: int
     weight: float
     vectorizer: TfidfVectorizer
+    fast: FastTfidf | None  # the same transform at numpy speed, when it covers the vectorizer
+    weights: np.ndarray  # this block's rows of the classifier's (features x classes) weights (a view)
+
+    def transform(self, docs: list[str]):
+        return self.fast.transform(docs) if self.fast is not None else self.vectorizer.transform(docs)
 
 
 class LinearScorer:
@@ -88,8 +94,10 @@ class LinearScorer:
         (cc,) = calibrated.calibrated_classifiers_
         svc = cc.estimator.estimator if isinstance(cc.estimator, FrozenEstimator) else cc.estimator
         weights = features.transformer_weights or {}
+        self.weights_by_feature = np.ascontiguousarray(svc.coef_.T, dtype=np.float64)  # (features, classes or 1)
         blocks, offset = [], 0
         for name, vec in features.transformer_list:
+            size, weight = len(vec.vocabulary_), float(weights.get(name, 1.0))
             blocks.append(
                 _Block(
                     analyzer=vec.build_analyzer(),
@@ -97,14 +105,14 @@ class LinearScorer:
                     idf=np.asarray(vec.idf_, dtype=np.float64),
                     sublinear=vec.sublinear_tf,
                     offset=offset,
-                    weight=float(weights.get(name, 1.0)),
+                    weight=weight,
                     vectorizer=vec,
+                    fast=FastTfidf(vec) if FastTfidf.supports(vec) else None,
+                    weights=self.weights_by_feature[offset : offset + size],
                 )
             )
-            offset += len(vec.vocabulary_)
+            offset += size
         self.blocks = tuple(blocks)
-        self.features = features
-        self.weights_by_feature = np.ascontiguousarray(svc.coef_.T, dtype=np.float64)  # (features, classes or 1)
         self.intercept = np.asarray(svc.intercept_, dtype=np.float64)
         self.beta = temperature(calibrated)
         self.classes = np.asarray(calibrated.classes_)
@@ -147,19 +155,14 @@ class LinearScorer:
         return np.concatenate(cols), np.concatenate(vals)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) >= BATCH_ROWS:  # many rows: the library's vectorised transform, one sparse x dense product
-            # in blocks, so the vectorizers' per-call index lists stay small however big the batch is
-            return (
-                np.vstack(
-                    [
-                        np.asarray(
-                            self.features.transform([normalize(t) for t in texts[i : i + BLOCK_ROWS]]) @ self.weights_by_feature
-                        )
-                        for i in range(0, len(texts), BLOCK_ROWS)
-                    ]
-                )
-                + self.intercept
-            )
+        if len(texts) >= BATCH_ROWS:  # many rows: whole-batch features (model/features.py) and sparse x dense
+            # products, in slices so that their temporary arrays stay small however big the batch is
+            out = np.empty((len(texts), self.weights_by_feature.shape[1]))
+            for i in range(0, len(texts), BLOCK_ROWS):
+                docs = normalize_many(texts[i : i + BLOCK_ROWS])
+                out[i : i + len(docs)] = sum(b.weight * np.asarray(b.transform(docs) @ b.weights) for b in self.blocks)
+            out += self.intercept
+            return out
         w = self.weights_by_feature
         out = np.empty((len(texts), w.shape[1]))
         for i, text in enumerate(texts):

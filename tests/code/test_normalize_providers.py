@@ -91,7 +91,5 @@ def test_quick_skips_never_change_the_result(questions):
     patterns care about."""
     rng = random.Random(7)
     pieces = list("ab Zё.@:/-+()*xх•8 90١٢\t\n\u00a0\u3000_,") + ["www.", "http://", ".com", ".html", "+7 ", "4276 ", "8 800 "]
-    texts = questions["text"].tolist() + [
-        "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(20000)
-    ]
+    texts = questions["text"].tolist() + ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(20000)]
     assert [normalize(t) for t in texts] == [_reference_normalize(t) for t in texts]
