@@ -18,6 +18,43 @@ LOW_CONFIDENCE = "low_confidence"
 EMPTY_TEXT = "empty_text"
 
 
+def top_three(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's three most probable classes, best first (ties: the lower class index first), and their
+    probabilities. One partition and a sort of three per row, not a sort of all classes."""
+    k = min(3, proba.shape[1])
+    if proba.shape[1] > k:
+        top = np.argpartition(-proba, k - 1, axis=1)[:, :k]
+        # a row whose k-th value is tied with a class left out: the partition may have kept either, so sort it whole
+        tied = np.flatnonzero((proba >= np.take_along_axis(proba, top, axis=1).min(1, keepdims=True)).sum(1) > k)
+        top[tied] = np.argsort(-proba[tied], axis=1, kind="stable")[:, :k]
+    else:
+        top = np.tile(np.arange(k), (len(proba), 1))
+    top_p = np.take_along_axis(proba, top, axis=1)
+    order = np.lexsort((top, -top_p), axis=1)
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_p, order, axis=1)
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """``Router.decide``'s answer: one entry per text in every field (lists, and arrays of shape (n, k)).
+    ``reason`` holds a code (``low_confidence``, ``empty_text`` or a cannot-handle topic) or None;
+    ``cannot_handle`` is ``reason is not None``."""
+
+    topic: list[str | None]
+    confidence: list[float]  # rounded to 6 decimals, as in a Route
+    top: np.ndarray  # the three most probable classes, best first
+    top_p: np.ndarray
+    ambiguous: list[bool]
+    reason: list[str | None]
+    provider: list[str | None]
+    provider_source: list[str | None]
+    filled: list[bool]  # False: an empty text, not scored
+
+    @property
+    def cannot_handle(self) -> list[bool]:
+        return [r is not None for r in self.reason]
+
+
 @dataclass(frozen=True)
 class Route:
     topic: str | None
@@ -60,6 +97,8 @@ class Router:
         self.ambiguity_margin: float = float(thresholds.get("margin") or 0.0)
         self.model_version: str = manifest["model_version"]
         self._channels = {cid: ch.model_dump(exclude_none=True) for cid, ch in self.routing.channels.items()}
+        self._channel_lists: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+        self._cannot_handle = np.array([not self.routing.can_handle(t) for t in self.labels], dtype=bool)
 
     @classmethod
     def load(cls, artifact_dir: str | Path, routing_path: str | Path | None = None) -> Router:
@@ -69,10 +108,70 @@ class Router:
 
     def channels(self, topic: str, provider: str | None) -> list[dict[str, Any]]:
         """The ordered channels for a topic as plain dicts with full contacts (see RoutingTable.channels_for)."""
-        return [self._channels[c.id] for c in self.routing.channels_for(topic, provider)]
+        key = (topic, provider)
+        found = self._channel_lists.get(key)
+        if found is None:  # the table is fixed for the router's life: look each (topic, provider) up once
+            found = self._channel_lists[key] = [self._channels[c.id] for c in self.routing.channels_for(topic, provider)]
+        return list(found)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.scorer.predict_proba(texts)
+
+    def decide(
+        self,
+        texts: Sequence[str],
+        provider: str | None | Sequence[str | None] = None,
+        *,
+        default_provider: str | None = None,
+    ) -> Decisions:
+        """The decisions for every text as columns: what ``route`` answers, without building the answers.
+        ``provider`` is one value for all texts or one per text (None = detect)."""
+        texts = list(texts)
+        providers = list(provider) if isinstance(provider, (list, tuple)) else [provider] * len(texts)
+        if len(providers) != len(texts):
+            raise ValueError("provider must be one value or one per text")
+        filled = np.array([bool(t and t.strip()) for t in texts], dtype=bool)
+        rows = np.flatnonzero(filled)
+        proba = self.predict_proba([texts[i] for i in rows]) if len(rows) else np.empty((0, len(self.labels)))
+        k = min(3, len(self.labels))
+        top = np.zeros((len(texts), k), dtype=np.int64)
+        top_p = np.zeros((len(texts), k))
+        top[rows], top_p[rows] = top_three(proba)
+        margin = top_p[:, 0] - top_p[:, 1] if k > 1 else top_p[:, 0]
+        labels = np.array(self.labels, dtype=object)
+        chosen = top[:, 0].copy()  # the answered class: the best one, or the out-of-scope label when rejected
+        low = np.zeros(len(texts), dtype=bool)
+        if self.reject_threshold is not None:
+            low = (labels[chosen] != self.oos_label) & (top_p[:, 0] < self.reject_threshold)
+            chosen[low] = self.labels.index(self.oos_label)
+        topic = labels[chosen]
+        reason = np.full(len(texts), None, dtype=object)
+        reason[low] = LOW_CONFIDENCE
+        unroutable = ~low & self._cannot_handle[chosen]
+        reason[unroutable] = topic[unroutable]
+        topic[~filled] = None
+        reason[~filled] = EMPTY_TEXT
+        resolved = [resolve_provider(t or "", p) for t, p in zip(texts, providers)]
+        if default_provider:
+            resolved = [(default_provider, "default") if p is None else (p, s) for p, s in resolved]
+        return Decisions(
+            topic=topic.tolist(),
+            confidence=[round(c, 6) if f else 0.0 for c, f in zip(top_p[:, 0].tolist(), filled.tolist())],
+            top=top,
+            top_p=top_p,
+            ambiguous=(filled & (margin < self.ambiguity_margin)).tolist(),
+            reason=reason.tolist(),
+            provider=[p for p, _ in resolved],
+            provider_source=[s for _, s in resolved],
+            filled=filled.tolist(),
+        )
+
+    def first_channel(self, topic: str | None, provider: str | None, cannot_handle: bool) -> str | None:
+        """The recommended channel's id for one decision (what ``Route.channel`` would say)."""
+        if cannot_handle or topic is None:
+            return None
+        found = self.channels(topic, provider)
+        return found[0]["id"] if found else None
 
     def route(
         self,
@@ -84,69 +183,36 @@ class Router:
     ) -> list[Route]:
         """Route each text. ``provider`` is one value for all texts or one per text (None = detect)."""
         texts = list(texts)
-        providers = list(provider) if isinstance(provider, (list, tuple)) else [provider] * len(texts)
-        if len(providers) != len(texts):
-            raise ValueError("provider must be one value or one per text")
-        filled = [i for i, t in enumerate(texts) if t and t.strip()]
-        proba = self.predict_proba([texts[i] for i in filled]) if filled else np.empty((0, len(self.labels)))
-        # the top three answers of every row at once; the rows below only read them
-        top = np.argsort(-proba, axis=1, kind="stable")[:, :3]
-        top_p = np.take_along_axis(proba, top, axis=1)
-        margins = (top_p[:, 0] - top_p[:, 1]) if top.shape[1] > 1 else top_p[:, 0]
-        out: list[Route] = []
-        row = dict(zip(filled, range(len(filled))))
-        for i, text in enumerate(texts):
-            prov, source = resolve_provider(text or "", providers[i])
-            if prov is None and default_provider:
-                prov, source = default_provider, "default"
-            if i not in row:
-                out.append(self._empty(prov, source))
-            else:
-                r = row[i]
-                out.append(self._decide(text, top[r].tolist(), top_p[r].tolist(), float(margins[r]), prov, source, explain))
-        return out
+        d = self.decide(texts, provider, default_provider=default_provider)
+        return [self._answer(d, i, texts[i], explain) for i in range(len(texts))]
 
-    def _empty(self, prov: str | None, source: str | None) -> Route:
+    def _answer(self, d: Decisions, i: int, text: str, explain: bool) -> Route:
+        code = d.reason[i]
+        reason = {"code": code, "message": self.routing.reasons.get(code, code)} if code else None
+        if not d.filled[i]:
+            return Route(
+                topic=None,
+                confidence=0.0,
+                alternatives=[],
+                ambiguous=False,
+                cannot_handle=True,
+                reason=reason,
+                provider=d.provider[i],
+                provider_source=d.provider_source[i],
+                channels=[],
+                model_version=self.model_version,
+            )
+        top, top_p = d.top[i].tolist(), d.top_p[i].tolist()
         return Route(
-            topic=None,
-            confidence=0.0,
-            alternatives=[],
-            ambiguous=False,
-            cannot_handle=True,
-            reason={"code": EMPTY_TEXT, "message": self.routing.reasons[EMPTY_TEXT]},
-            provider=prov,
-            provider_source=source,
-            channels=[],
-            model_version=self.model_version,
-        )
-
-    def _decide(
-        self, text: str, top: list[int], top_p: list[float], margin: float, prov: str | None, source: str | None, explain: bool
-    ) -> Route:
-        """One answer from the row's top three classes ``top`` (best first), their probabilities and the
-        top-two margin."""
-        best, confidence = top[0], top_p[0]
-        topic = self.labels[best]
-        reason_code = None
-        if self.reject_threshold is not None and topic != self.oos_label and confidence < self.reject_threshold:
-            topic, reason_code = self.oos_label, LOW_CONFIDENCE
-        elif not self.routing.can_handle(topic):
-            reason_code = topic
-        cannot_handle = reason_code is not None
-        reason = None
-        if cannot_handle:
-            reason = {"code": reason_code, "message": self.routing.reasons.get(reason_code, reason_code)}
-        channels = [] if cannot_handle else self.channels(topic, prov)
-        return Route(
-            topic=topic,
-            confidence=round(confidence, 6),
+            topic=d.topic[i],
+            confidence=d.confidence[i],
             alternatives=[{"topic": self.labels[j], "probability": round(q, 6)} for j, q in zip(top, top_p)],
-            ambiguous=bool(margin < self.ambiguity_margin),
-            cannot_handle=cannot_handle,
+            ambiguous=d.ambiguous[i],
+            cannot_handle=code is not None,
             reason=reason,
-            provider=prov,
-            provider_source=source,
-            channels=channels,
+            provider=d.provider[i],
+            provider_source=d.provider_source[i],
+            channels=[] if code else self.channels(d.topic[i], d.provider[i]),
             model_version=self.model_version,
-            explanation=self.scorer.explain(text, best) if explain else None,
+            explanation=self.scorer.explain(text, top[0]) if explain else None,
         )

@@ -198,14 +198,15 @@ def route_frame(
     if provider_column:
         known = set(router.routing.providers)
         providers = [str(v).strip().lower() if str(v).strip().lower() in known else None for v in chunk[provider_column].tolist()]
-    routes = router.route(texts, providers, default_provider=default_provider)
+    d = router.decide(texts, providers, default_provider=default_provider)
+    cannot = d.cannot_handle
     out = chunk.copy()
-    out[f"{prefix}topic"] = [r.topic or "" for r in routes]
-    out[f"{prefix}confidence"] = [round(r.confidence, 4) for r in routes]
-    out[f"{prefix}cannot_handle"] = [r.cannot_handle for r in routes]
-    out[f"{prefix}reason"] = [r.reason["code"] if r.reason else "" for r in routes]
-    out[f"{prefix}provider"] = [r.provider or "" for r in routes]
-    out[f"{prefix}channel"] = [r.channel or "" for r in routes]
+    out[f"{prefix}topic"] = [t or "" for t in d.topic]
+    out[f"{prefix}confidence"] = [round(c, 4) for c in d.confidence]
+    out[f"{prefix}cannot_handle"] = cannot
+    out[f"{prefix}reason"] = [r or "" for r in d.reason]
+    out[f"{prefix}provider"] = [p or "" for p in d.provider]
+    out[f"{prefix}channel"] = [router.first_channel(t, p, c) or "" for t, p, c in zip(d.topic, d.provider, cannot)]
     return out
 
 

@@ -93,3 +93,26 @@ def test_quick_skips_never_change_the_result(questions):
     pieces = list("ab Zё.@:/-+()*xх•8 90١٢\t\n\u00a0\u3000_,") + ["www.", "http://", ".com", ".html", "+7 ", "4276 ", "8 800 "]
     texts = questions["text"].tolist() + ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(20000)]
     assert [normalize(t) for t in texts] == [_reference_normalize(t) for t in texts]
+
+
+def test_provider_search_equals_the_case_insensitive_one(questions):
+    """detect_provider searches case-folded text without IGNORECASE; the answer must equal a
+    case-insensitive search with a look-behind per name, including the letters IGNORECASE treats
+    specially (dotless i, long s, the Kelvin sign, Cyrillic rounded ve)."""
+    import unicodedata
+
+    from model import providers as pr
+
+    reference = re.compile(
+        "|".join(f"(?P<{name}>{pr._START}(?:{'|'.join(pats)}))" for name, pats in pr._PATTERNS.items()), re.IGNORECASE
+    )
+
+    def expected(text: str) -> str | None:
+        m = reference.search(unicodedata.normalize("NFKC", text).casefold().replace("ё", "е"))
+        return m.lastgroup if m else None
+
+    rng = random.Random(3)
+    pieces = ["qiwi", "QıWı", "kiwi", "Kiwi", "\u212aivi", "киви", "ківі", "web", "money", "WM", "wmz", "ſ", "ᲀеб", "вэб", "мани",
+              "keeper", "Кипер", "аттестат", "attestat", "x", "1", " ", "-", "_", "ı"]  # fmt: skip
+    texts = questions["text"].tolist() + ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(20000)]
+    assert [detect_provider(t) for t in texts] == [expected(t) for t in texts]

@@ -207,3 +207,32 @@ def test_scorer_shape_check_rejects_other_pipelines():
 
     assert not LinearScorer.supports(make_pipeline(TfidfVectorizer(), LogisticRegression()))
     assert not LinearScorer.supports(object())
+
+
+def test_top_three_equals_a_stable_full_sort_with_ties():
+    from model.router import top_three
+
+    rng = np.random.default_rng(0)
+    for classes in (1, 2, 3, 4, 11, 151):
+        proba = rng.random((300, classes))
+        proba[:5] = 0.5  # every class tied
+        proba[5:40] = np.round(proba[5:40], 1)  # ties at the third place
+        top, top_p = top_three(proba)
+        expected = np.argsort(-proba, axis=1, kind="stable")[:, :3]
+        np.testing.assert_array_equal(top, expected)
+        np.testing.assert_array_equal(top_p, np.take_along_axis(proba, expected, axis=1))
+
+
+def test_decide_columns_are_the_routes(router, test_split):
+    """Router.decide (the batch path) and Router.route (the API path) give the same decisions."""
+    texts = test_split["text"].tolist()[:300] + ["", "   ", "qiwi"]
+    providers = [None, "webmoney", "qiwi"] * (len(texts) // 3)
+    d = router.decide(texts, providers, default_provider="qiwi")
+    routes = router.route(texts, providers, default_provider="qiwi")
+    assert d.topic == [r.topic for r in routes]
+    assert d.confidence == [r.confidence for r in routes]
+    assert d.cannot_handle == [r.cannot_handle for r in routes]
+    assert d.reason == [r.reason["code"] if r.reason else None for r in routes]
+    assert d.provider == [r.provider for r in routes] and d.provider_source == [r.provider_source for r in routes]
+    assert [router.first_channel(t, p, c) for t, p, c in zip(d.topic, d.provider, d.cannot_handle)] == [r.channel for r in routes]
+    assert d.reason[-3:-1] == ["empty_text", "empty_text"] and len(set(d.cannot_handle)) == 2
