@@ -20,18 +20,21 @@ EMPTY_TEXT = "empty_text"
 
 def top_three(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every row's three most probable classes, best first (ties: the lower class index first), and their
-    probabilities. One partition and a sort of three per row, not a sort of all classes."""
-    k = min(3, proba.shape[1])
-    if proba.shape[1] > k:
-        top = np.argpartition(-proba, k - 1, axis=1)[:, :k]
-        # a row whose k-th value is tied with a class left out: the partition may have kept either, so sort it whole
-        tied = np.flatnonzero((proba >= np.take_along_axis(proba, top, axis=1).min(1, keepdims=True)).sum(1) > k)
-        top[tied] = np.argsort(-proba[tied], axis=1, kind="stable")[:, :k]
-    else:
-        top = np.tile(np.arange(k), (len(proba), 1))
-    top_p = np.take_along_axis(proba, top, axis=1)
+    probabilities. Many rows: one partition and a sort of three per row, not a sort of all classes."""
+    n, classes = proba.shape
+    k = min(3, classes)
+    rows = np.arange(n)[:, None]
+    if n <= 64 or classes <= k:  # few rows: one call costs less than the partition's several
+        top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        return top, proba[rows, top]
+    top = np.argpartition(-proba, k - 1, axis=1)[:, :k]
+    # a row whose k-th value is tied with a class left out: the partition may have kept either, so sort it whole
+    tied = np.flatnonzero((proba >= proba[rows, top].min(1, keepdims=True)).sum(1) > k)
+    top[tied] = np.argsort(-proba[tied], axis=1, kind="stable")[:, :k]
+    top_p = proba[rows, top]
     order = np.lexsort((top, -top_p), axis=1)
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_p, order, axis=1)
+    top = top[rows, order]
+    return top, proba[rows, top]
 
 
 @dataclass(frozen=True)

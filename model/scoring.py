@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import softmax
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.frozen import FrozenEstimator
@@ -46,13 +45,16 @@ def temperature(calibrated: CalibratedClassifierCV) -> float:
 
 def temperature_softmax(scores: np.ndarray, beta: float) -> np.ndarray:
     """softmax(beta * logits): what ``_TemperatureScaling.predict`` computes for ``decision_function``
-    scores, without its ~0.3 ms of input checks per call."""
+    scores, without its ~0.3 ms of input checks per call (the same operations as ``scipy.special.softmax``,
+    without its ~15 µs of array-API dispatch per call)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim == 1:
         scores = scores[:, None]
     if scores.shape[1] == 1:  # binary decision function -> two-class logits (-x, x), as sklearn does
         scores = np.hstack([-scores, scores])
-    return softmax(beta * scores, axis=1)
+    z = beta * scores
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
 
 class PipelineScorer:
