@@ -1,18 +1,20 @@
 """TF-IDF features for a batch of texts at numpy speed, from a fitted ``TfidfVectorizer``.
 
 scikit-learn's vectorizers build every n-gram of every text as a Python string and count them in a
-Python dict: for the router's character n-grams that is about three quarters of a batch's time. A
+Python dict: for the router's character n-grams that was about three quarters of a batch's time. A
 ``FastTfidf`` is a view of a *fitted* vectorizer that computes the same matrix with whole-batch
 array operations:
 
-- ``char_wb``: the batch becomes one array of character codes, each word padded with a space on
-  either side as scikit-learn pads it. Every vocabulary character gets a code from 1 to 255, so an
+- ``char_wb``: the batch becomes one array of character codes in which neighbouring words share the
+  space scikit-learn pads each word with. Every vocabulary character gets a code from 1 to 255, so an
   n-gram (n <= 7) is exactly one integer, its codes as base-256 digits, and different n-grams are
   different integers (no hashing, no collisions). The n-grams of every length are found with shifts
-  of that array and looked up in the sorted vocabulary keys with ``np.searchsorted``.
+  of that array.
 - ``word``: the vectorizer's own token pattern splits each text; every token is looked up once in a
   dict of the vocabulary's tokens, and the token n-grams become integers the same way (base: the
   number of vocabulary tokens + 1).
+
+The keys are looked up in a direct table (short n-grams) or a pandas hash index (``_Columns``).
 
 The counts then go through the vectorizer's own steps (sublinear tf, ``idf_``, ``normalize``) in the
 same order, so the matrix equals ``vectorizer.transform(texts)`` (``tests/model/test_features.py``
@@ -44,6 +46,27 @@ def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
+class _Columns:
+    """Vocabulary columns of integer n-gram keys: a direct table for the keys under ``direct`` (the short
+    n-grams, most of a text's), a pandas hash index for the others; -1 for a key not in the vocabulary."""
+
+    def __init__(self, keys: np.ndarray, cols: np.ndarray, direct: int):
+        short = keys < direct
+        self.table = np.full(direct, -1, dtype=np.int64)
+        self.table[keys[short]] = cols[short]
+        self.direct = direct
+        self.index = pd.Index(keys[~short])
+        self.index_cols = cols[~short]
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        out = np.full(len(keys), -1, dtype=np.int64)
+        short = keys < self.direct
+        out[short] = self.table[keys[short]]
+        found = self.index.get_indexer(keys[~short])
+        out[~short] = np.where(found >= 0, self.index_cols[found], -1)
+        return out
+
+
 class _CharWb:
     """Counts of a fitted ``char_wb`` vocabulary's n-grams, as (rows, cols) pairs.
 
@@ -60,11 +83,7 @@ class _CharWb:
         self.space_col = vocabulary.get(" ", -1) if self.min_n == 1 else -1
         keys = np.array([self._key(t) for t in vocabulary], dtype=np.int64)
         cols = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-        short = keys < 2 ** (2 * _CHAR_BITS)  # unigrams and bigrams: a direct table; longer n-grams: a hash index
-        self.table = np.full(2 ** (2 * _CHAR_BITS), -1, dtype=np.int64)
-        self.table[keys[short]] = cols[short]
-        self.index = pd.Index(keys[~short])
-        self.index_cols = cols[~short]
+        self.columns = _Columns(keys, cols, direct=2 ** (2 * _CHAR_BITS))  # unigrams and bigrams in the table
 
     @staticmethod
     def fits(vocabulary: dict[str, int], ngram_range: tuple[int, int]) -> bool:
@@ -80,12 +99,6 @@ class _CharWb:
         for c in term:
             key = (key << _CHAR_BITS) | int(self.lut[ord(c)])
         return key
-
-    def _cols(self, keys: np.ndarray, n: int) -> np.ndarray:
-        if n <= 2:
-            return self.table[keys]
-        found = self.index.get_indexer(keys)
-        return np.where(found >= 0, self.index_cols[found], -1)
 
     def pairs(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
@@ -115,7 +128,7 @@ class _CharWb:
                     ok &= ~(space[:m] & space[1 : m + 1])
             ok &= unknown[n : m + n] == unknown[:m]
             at = np.flatnonzero(ok)
-            col = self._cols(key[at], n)
+            col = self.columns(key[at])
             hit = col >= 0
             at = at[hit]
             rows.append(doc_of[at + space[at]])  # a window that starts with a space belongs to the next word
@@ -140,9 +153,8 @@ class _Word:
         self.token_id = {tok: i + 1 for i, tok in enumerate(tokens)}  # 0: a token no vocabulary term has
         self.base = len(tokens) + 1
         keys = np.array([self._key(t) for t in vocabulary], dtype=np.int64)
-        order = np.argsort(keys)
-        self.keys = keys[order]
-        self.cols = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))[order]
+        cols = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
+        self.columns = _Columns(keys, cols, direct=self.base)  # unigrams (a token id each) in the table
 
     @staticmethod
     def fits(vocabulary: dict[str, int], ngram_range: tuple[int, int], token_pattern: str) -> bool:
@@ -175,10 +187,10 @@ class _Word:
                 continue
             at = np.arange(max(total - n + 1, 0))
             at = at[(doc_of[at] == doc_of[at + n - 1]) & (unknown[at + n] == unknown[at])]
-            pos = np.minimum(np.searchsorted(self.keys, key[at]), len(self.keys) - 1)
-            hit = self.keys[pos] == key[at]
+            col = self.columns(key[at])
+            hit = col >= 0
             rows.append(doc_of[at[hit]])
-            cols.append(self.cols[pos[hit]])
+            cols.append(col[hit])
         return np.concatenate(rows), np.concatenate(cols)
 
 
