@@ -77,7 +77,7 @@ def test_empty_text_is_flagged_not_classified(router):
 
 def test_domain_test_split_targets(router, test_split):
     """Regression floors on the held-out test split (never used for training or tuning), set just under
-    the measured 0.941 macro-F1 and 0.935 cannot-handle F1 of the default model on the four-round data
+    the measured 0.946 macro-F1 and 0.946 cannot-handle F1 of the default model on the six-round data
     (issue-4 targets: 0.93, met; 0.95, not met yet)."""
     from training.evaluate import evaluate
 
@@ -91,5 +91,5 @@ def test_domain_test_split_targets(router, test_split):
     assert all(0.85 <= r["cannot_handle_f1"] <= 1.0 for r in m["per_round"].values())
 
 
-MACRO_F1_FLOOR = 0.93
-CANNOT_HANDLE_F1_FLOOR = 0.925
+MACRO_F1_FLOOR = 0.935
+CANNOT_HANDLE_F1_FLOOR = 0.935
