@@ -209,7 +209,6 @@ class FastTfidf:
         self.idf = np.asarray(v.idf_, dtype=np.float64)
         self.sublinear = bool(v.sublinear_tf)
         self.norm = v.norm
-        self.dtype = v.dtype
 
     @staticmethod
     def supports(v) -> bool:

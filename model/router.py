@@ -102,6 +102,8 @@ class Router:
         self._channels = {cid: ch.model_dump(exclude_none=True) for cid, ch in self.routing.channels.items()}
         self._channel_lists: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         self._cannot_handle = np.array([not self.routing.can_handle(t) for t in self.labels], dtype=bool)
+        self._label_array = np.array(self.labels, dtype=object)
+        self._oos_index = self.labels.index(self.oos_label) if self.reject_threshold is not None else None
 
     @classmethod
     def load(cls, artifact_dir: str | Path, routing_path: str | Path | None = None) -> Router:
@@ -141,12 +143,12 @@ class Router:
         top_p = np.zeros((len(texts), k))
         top[rows], top_p[rows] = top_three(proba)
         margin = top_p[:, 0] - top_p[:, 1] if k > 1 else top_p[:, 0]
-        labels = np.array(self.labels, dtype=object)
+        labels = self._label_array
         chosen = top[:, 0].copy()  # the answered class: the best one, or the out-of-scope label when rejected
         low = np.zeros(len(texts), dtype=bool)
         if self.reject_threshold is not None:
             low = (labels[chosen] != self.oos_label) & (top_p[:, 0] < self.reject_threshold)
-            chosen[low] = self.labels.index(self.oos_label)
+            chosen[low] = self._oos_index
         topic = labels[chosen]
         reason = np.full(len(texts), None, dtype=object)
         reason[low] = LOW_CONFIDENCE
