@@ -1,8 +1,10 @@
 """Model benchmark: question-router's pipeline beside fastText on public data no one here wrote.
 
-CLINC150 (train, tuned on val; oos as the 151st class plus the tuned reject threshold) and BANKING77
-(train less a stratified 15 % carve, which is held out and scored; no out-of-scope). Both models get the same
-splits and the same threshold rule. Reports accuracy figures, training time, single-question
+CLINC150 (train, tuned on val; oos as the 151st class plus the tuned reject threshold), BANKING77
+(train less a stratified 15 % carve, which is held out and scored; no out-of-scope) and BANKING77-OOS
+(50 banking intents; trained on train plus the in-domain out-of-scope train part as the ``oos`` class,
+tuned and scored on val plus both out-of-scope val parts, with the recall of in-domain (``id_oos``) and
+out-of-domain (``ood_oos``) questions apart). Both models get the same splits and the same threshold rule. Reports accuracy figures, training time, single-question
 latency p50/p99 in-process, batch rows/s and artifact size, as JSON and a Markdown table. question-router's
 batch rows/s is ``route_frame`` on 20,000 rows, what ``qrouter classify`` does with each chunk (topic,
 confidence, cannot_handle, reason, provider, first channel); ``route_rows_per_s`` is ``Router.route``,
@@ -59,13 +61,34 @@ def latency_us(fn, texts: list[str], repeat: int = 1) -> tuple[float, float]:
     return round(float(q[0]), 1), round(float(q[1]), 1)
 
 
-def scores(y: np.ndarray, pred: np.ndarray, oos: str | None) -> dict:
+def scores(y: np.ndarray, pred: np.ndarray, oos: str | None, part: np.ndarray | None = None) -> dict:
+    """Accuracy; with ``oos``, in-scope accuracy and out-of-scope recall, and that recall per ``part``
+    (a name per row, e.g. ``id_oos`` / ``ood_oos``; rows of the part ``in`` are skipped)."""
     out = {"accuracy": round(float((pred == y).mean()), 4)}
+    part = None if part is None else np.asarray(part)
     if oos:
         ins = y != oos
         out["in_scope_accuracy"] = round(float((pred[ins] == y[ins]).mean()), 4)
         out["oos_recall"] = round(float((pred[~ins] == oos).mean()), 4)
+        for name in [] if part is None else sorted(set(part) - {"in"}):
+            rows = part == name
+            out[f"{name}_recall"] = round(float((pred[rows] == oos).mean()), 4)
     return out
+
+
+def banking77_oos(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """BANKING77-OOS: train = the 50 intents + the in-domain out-of-scope train part (label ``oos``);
+    val = the 50 intents' val + in-domain and out-of-domain out-of-scope val, with a ``part`` column."""
+    folder = shared / "banking77_oos"
+
+    def part(name: str, file: str) -> pd.DataFrame:
+        return load_labelled(folder / file, "text", "label").assign(part=name)
+
+    train = pd.concat([part("in", "train.jsonl"), part("id_oos", "id_oos_train.jsonl")], ignore_index=True)
+    val = pd.concat(
+        [part("in", "val.jsonl"), part("id_oos", "id_oos_val.jsonl"), part("ood_oos", "ood_oos_val.jsonl")], ignore_index=True
+    )
+    return train, val
 
 
 def bench_router(
@@ -80,7 +103,7 @@ def bench_router(
     texts = val["text"].tolist()
     routes = router.route(texts)
     pred = np.array([r.topic for r in routes])
-    res = scores(val["label"].to_numpy(), pred, oos)
+    res = scores(val["label"].to_numpy(), pred, oos, val.get("part"))
     fast = params.encoder is None  # the encoder costs ~15 ms a question: fewer timed rows keep the run short
     if isinstance(router.scorer, CascadeScorer):
         res["escalated_share"] = round(float(router.scorer.escalated(router.scorer.fast.predict_proba(texts)).mean()), 4)
@@ -149,7 +172,7 @@ def bench_fasttext(name: str, train: pd.DataFrame, val: pd.DataFrame, oos: str |
             proba[i, index[lab.removeprefix("__label__")]] = p
     y = val["label"].to_numpy()
     thr = tune_reject_threshold(y, proba, classes, oos, TrainParams().max_inscope_drop)["threshold"] if oos else None
-    res = scores(y, apply_reject(classes, proba, oos, thr), oos)
+    res = scores(y, apply_reject(classes, proba, oos, thr), oos, val.get("part"))
     raw = val["text"].tolist()
     p50, p99 = latency_us(lambda t: predict(normalize(t), 1, 0.0, "strict"), raw[:2000])
     reps = max(1, 20000 // len(raw))
@@ -199,11 +222,21 @@ def main() -> None:
             bank_res["question-router+e5"] = bench_router("banking77-e5", carved_train, carved_val, False, None, work, E5)
         bank_res["fasttext"] = bench_fasttext("banking77", carved_train, carved_val, None, work)
         print("banking77", json.dumps(results["banking77"]), flush=True)
+        oos_tr, oos_va = banking77_oos(args.shared)
+        oos_res = results["banking77_oos"] = {
+            "question-router": bench_router("banking77_oos", oos_tr, oos_va, True, "oos", work, TrainParams())
+        }
+        if not args.no_encoder:
+            oos_res["question-router+e5"] = bench_router("banking77_oos-e5", oos_tr, oos_va, True, "oos", work, E5)
+        oos_res["fasttext"] = bench_fasttext("banking77_oos", oos_tr, oos_va, "oos", work)
+        print("banking77_oos", json.dumps(results["banking77_oos"]), flush=True)
     (args.out / "model.json").write_text(json.dumps(results, indent=2) + "\n")
     keys = [
         "accuracy",
         "in_scope_accuracy",
         "oos_recall",
+        "id_oos_recall",
+        "ood_oos_recall",
         "escalated_share",
         "train_seconds",
         "latency_p50_us",
@@ -213,7 +246,7 @@ def main() -> None:
         "artifact_mb",
     ]
     lines = ["| data | model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
-    for data in ("clinc150", "banking77"):
+    for data in ("clinc150", "banking77", "banking77_oos"):
         for model, r in results[data].items():
             lines.append(f"| {data} val | {model} | " + " | ".join(str(r.get(k, "–")) for k in keys) + " |")
     table = "\n".join(lines)
@@ -221,7 +254,10 @@ def main() -> None:
     print(table)
     print(
         "single-question p50 through sklearn's own pipeline.predict_proba: "
-        + ", ".join(f"{d} {results[d]['question-router']['sklearn_predict_proba_p50_us']} µs" for d in ("clinc150", "banking77"))
+        + ", ".join(
+            f"{d} {results[d]['question-router']['sklearn_predict_proba_p50_us']} µs"
+            for d in ("clinc150", "banking77", "banking77_oos")
+        )
     )
 
 
