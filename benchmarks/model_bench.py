@@ -4,14 +4,15 @@ CLINC150 (train, tuned on val; oos as the 151st class plus the tuned reject thre
 (train less a stratified 15 % carve, which is held out and scored; no out-of-scope) and BANKING77-OOS
 (50 banking intents; trained on train plus the in-domain out-of-scope train part as the ``oos`` class,
 tuned and scored on val plus both out-of-scope val parts, with the recall of in-domain (``id_oos``) and
-out-of-domain (``ood_oos``) questions apart). Both models get the same splits and the same threshold rule. Reports accuracy figures, training time, single-question
-latency p50/p99 in-process, batch rows/s and artifact size, as JSON and a Markdown table. question-router's
-batch rows/s is ``route_frame`` on 20,000 rows, what ``qrouter classify`` does with each chunk (topic,
-confidence, cannot_handle, reason, provider, first channel); ``route_rows_per_s`` is ``Router.route``,
-the API's full answers. fastText's is its ``predict`` (top label) after the same ``normalize``. question-router
-runs twice: the default TF-IDF model and the one with the optional sentence-embedding block
-(``--encoder multilingual-e5-small``), a cascade in which the TF-IDF model hands the questions it is unsure
-of to the encoder model (``escalated_share``: how many of the validation questions it handed over).
+out-of-domain (``ood_oos``) questions apart). Both models get the same splits and the same threshold
+rule. Reports accuracy figures, training time, single-question latency p50/p99 in-process, batch rows/s
+and artifact size, as JSON and a Markdown table. question-router's batch rows/s is ``route_frame`` on
+20,000 rows, what ``qrouter classify`` does with each chunk (topic, confidence, cannot_handle, reason,
+provider, first channel); ``route_rows_per_s`` is ``Router.route``, the API's full answers. fastText's
+is its ``predict`` (top label) after the same ``normalize``. question-router runs twice: the default
+TF-IDF model and the one with the optional sentence-embedding block (``--encoder
+multilingual-e5-small``), a cascade in which the TF-IDF model hands the questions it is unsure of to the
+encoder model (``escalated_share``: how many of the validation questions it handed over).
 
     python -m benchmarks.model_bench --out reports/bench
 """
@@ -61,7 +62,7 @@ def latency_us(fn, texts: list[str], repeat: int = 1) -> tuple[float, float]:
     return round(float(q[0]), 1), round(float(q[1]), 1)
 
 
-def scores(y: np.ndarray, pred: np.ndarray, oos: str | None, part: np.ndarray | None = None) -> dict:
+def scores(y: np.ndarray, pred: np.ndarray, oos: str | None, part: np.ndarray | pd.Series | None = None) -> dict:
     """Accuracy; with ``oos``, in-scope accuracy and out-of-scope recall, and that recall per ``part``
     (a name per row, e.g. ``id_oos`` / ``ood_oos``; rows of the part ``in`` are skipped)."""
     out = {"accuracy": round(float((pred == y).mean()), 4)}
