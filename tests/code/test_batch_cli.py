@@ -230,3 +230,46 @@ def test_unknown_encoding_is_a_clear_error(tmp_path, router, encoding):
     src.write_text("text\nhi\n", encoding="utf-8")
     with pytest.raises(BatchError, match="unknown encoding"):
         classify_file(router, src, tmp_path / "o.csv", encoding=encoding)
+
+
+def test_semicolon_export_whose_messages_hold_commas(tmp_path, router):
+    """csv.Sniffer votes by the characters around quotes and chose "," for such an export (the batch
+    benchmark's export of the 27,230-row data failed to parse); the header and every complete record
+    decide now."""
+    letter = (
+        '"Dear Sir or Madam,\r\nmy mother, who is 80, wants to close her account, move the balance, and stop SMS.\r\nYours, A."'
+    )
+    lines = [
+        "№;Дата;Сумма;Текст обращения",
+        '0000001;01.02.2026;1 500,50;"Hi, the terminal says ""error 5"", then ""retry"", and the money, as far as I see, is gone"',
+        f"0000002;01.02.2026;2 000,00;{letter}",
+        '0000003;02.02.2026;35,00;"WMZ, WMR, WME: which purse, ""wallet"", and which fee, for a transfer to a card?"',
+    ]
+    text = "\r\n".join(lines) + "\r\n"
+    assert csv.Sniffer().sniff(text, delimiters=",;\t|").delimiter == ","  # the old guess
+    src = tmp_path / "export.csv"
+    src.write_bytes(text.encode("cp1251"))
+    out = tmp_path / "out.csv"
+    s = classify_file(router, src, out, text_column="Текст обращения")
+    assert s.sep == ";" and s.rows == 3
+    rows = read_out(out)
+    assert [r["№"] for r in rows] == ["0000001", "0000002", "0000003"]
+    assert [r["Сумма"] for r in rows] == ["1 500,50", "2 000,00", "35,00"]
+    assert rows[1]["Текст обращения"] == letter.strip('"')
+    assert rows[0]["Текст обращения"].startswith('Hi, the terminal says "error 5", then')
+    assert rows[0]["topic"] == "terminal"
+
+
+@pytest.mark.parametrize(
+    "sample, sep",
+    [
+        ('id,text\n1,"a; b; c"\n2,"d; e"\n', ","),  # semicolons inside quoted cells of a comma file
+        ("id\ttext\tlang\n1\ta, b, c; d\ten\n", "\t"),
+        ('a|b\n1|x\n2|"cut at the end of the sam', "|"),  # the last, cut record is left out
+        ("text\nhello, world\nhi, there, you\n", ","),  # one column: no candidate is consistent, old rule
+    ],
+)
+def test_sniff_separator(sample, sep):
+    from service.batch import sniff_separator
+
+    assert sniff_separator(sample) == sep
