@@ -195,6 +195,18 @@ def bench_fasttext(name: str, train: pd.DataFrame, val: pd.DataFrame, oos: str |
     return res
 
 
+def bench_dataset(
+    name: str, train: pd.DataFrame, val: pd.DataFrame, tune_on_val: bool, oos: str | None, work: Path, encoder: bool
+) -> dict:
+    """question-router (and, with ``encoder``, its e5 cascade) and fastText on one dataset's splits."""
+    res = {"question-router": bench_router(name, train, val, tune_on_val, oos, work, TrainParams())}
+    if encoder:
+        res["question-router+e5"] = bench_router(f"{name}-e5", train, val, tune_on_val, oos, work, E5)
+    res["fasttext"] = bench_fasttext(name, train, val, oos, work)
+    print(name, json.dumps(res), flush=True)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("reports/bench"))
@@ -205,32 +217,15 @@ def main() -> None:
     results = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(), "processor": platform.machine()}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        encoder = not args.no_encoder
         clinc_tr = load_labelled(args.shared / "clinc150/train.jsonl", "text", "label")
         clinc_va = load_labelled(args.shared / "clinc150/val.jsonl", "text", "label")
-        clinc = results["clinc150"] = {
-            "question-router": bench_router("clinc150", clinc_tr, clinc_va, True, "oos", work, TrainParams())
-        }
-        if not args.no_encoder:
-            clinc["question-router+e5"] = bench_router("clinc150-e5", clinc_tr, clinc_va, True, "oos", work, E5)
-        clinc["fasttext"] = bench_fasttext("clinc150", clinc_tr, clinc_va, "oos", work)
-        print("clinc150", json.dumps(results["clinc150"]), flush=True)
+        results["clinc150"] = bench_dataset("clinc150", clinc_tr, clinc_va, True, "oos", work, encoder)
         bank = load_labelled(args.shared / "banking77/train.csv", "text", "label")
         carved_train, carved_val = carve_validation(bank, 0.15, TrainParams().seed)
-        bank_res = results["banking77"] = {
-            "question-router": bench_router("banking77", carved_train, carved_val, False, None, work, TrainParams())
-        }
-        if not args.no_encoder:
-            bank_res["question-router+e5"] = bench_router("banking77-e5", carved_train, carved_val, False, None, work, E5)
-        bank_res["fasttext"] = bench_fasttext("banking77", carved_train, carved_val, None, work)
-        print("banking77", json.dumps(results["banking77"]), flush=True)
+        results["banking77"] = bench_dataset("banking77", carved_train, carved_val, False, None, work, encoder)
         oos_tr, oos_va = banking77_oos(args.shared)
-        oos_res = results["banking77_oos"] = {
-            "question-router": bench_router("banking77_oos", oos_tr, oos_va, True, "oos", work, TrainParams())
-        }
-        if not args.no_encoder:
-            oos_res["question-router+e5"] = bench_router("banking77_oos-e5", oos_tr, oos_va, True, "oos", work, E5)
-        oos_res["fasttext"] = bench_fasttext("banking77_oos", oos_tr, oos_va, "oos", work)
-        print("banking77_oos", json.dumps(results["banking77_oos"]), flush=True)
+        results["banking77_oos"] = bench_dataset("banking77_oos", oos_tr, oos_va, True, "oos", work, encoder)
     (args.out / "model.json").write_text(json.dumps(results, indent=2) + "\n")
     keys = [
         "accuracy",
