@@ -105,7 +105,8 @@ def _records(text_sample: str, sep: str) -> list[list[str]]:
 def sniff_separator(text_sample: str) -> str:
     """The separator that splits the header and every complete record of the sample into the same number
     of cells (more than one); of several, the one giving the most cells. ``csv.Sniffer`` only when none
-    does: it votes by character frequencies, and chose "," for a ";" export whose messages hold commas."""
+    does: it guesses from the characters around quotes and their frequencies, and chose "," for a ";"
+    export whose messages hold commas and quoted words."""
     consistent = {}
     for sep in SEPARATOR_CANDIDATES:
         rows = _records(text_sample, sep)
