@@ -109,7 +109,7 @@ class LinearScorer:
                     offset=offset,
                     weight=weight,
                     vectorizer=vec,
-                    fast=FastTfidf(vec) if FastTfidf.supports(vec) else None,
+                    fast=FastTfidf.of(vec),
                     weights=self.weights_by_feature[offset : offset + size],
                 )
             )

@@ -194,6 +194,7 @@ def test_batch_and_single_paths_agree(router, test_split, monkeypatch):
     import model.scoring
 
     monkeypatch.setattr(model.scoring, "BLOCK_ROWS", 7)  # several featurisation blocks, a ragged last one
+    assert all(b.fast is not None for b in router.scorer.blocks)  # the batch path is FastTfidf's
     texts = test_split["text"].tolist()[:200]
     batch = router.predict_proba(texts)
     single = [router.predict_proba([t])[0] for t in texts]

@@ -45,6 +45,7 @@ def test_the_artifacts_vectorizers_on_real_text(domain_artifact, test_split):
     for vec in vectorizers.values():
         assert FastTfidf.supports(vec)
         _assert_same(vec, docs)
+        np.testing.assert_array_equal(FastTfidf.of(vec).transform(docs[:50]).toarray(), vec.transform(docs[:50]).toarray())
         _assert_same(vec, docs[:1])
         assert FastTfidf(vec).transform([]).shape == (0, len(vec.vocabulary_))  # scikit-learn refuses an empty batch
 
@@ -84,6 +85,7 @@ def test_settings_it_does_not_cover_are_refused(params):
     params.setdefault("lowercase", False)
     vec = TfidfVectorizer(**params).fit(_random_texts(1, 100))
     assert not FastTfidf.supports(vec)
+    assert FastTfidf.of(vec) is None
     with pytest.raises(ValueError, match="FastTfidf covers"):
         FastTfidf(vec)
 
