@@ -19,22 +19,18 @@ EMPTY_TEXT = "empty_text"
 
 
 def top_three(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every row's three most probable classes, best first (ties: the lower class index first), and their
-    probabilities. Many rows: one partition and a sort of three per row, not a sort of all classes."""
+    """Every row's three most probable classes, best first (ties: the lower class index first, as a
+    stable sort would order them), and their probabilities: three ``argmax`` passes (each returns the
+    first of tied maxima), the classes found masked out between them."""
     n, classes = proba.shape
     k = min(3, classes)
-    rows = np.arange(n)[:, None]
-    if n <= 64 or classes <= k:  # few rows: one call costs less than the partition's several
-        top = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-        return top, proba[rows, top]
-    top = np.argpartition(-proba, k - 1, axis=1)[:, :k]
-    # a row whose k-th value is tied with a class left out: the partition may have kept either, so sort it whole
-    tied = np.flatnonzero((proba >= proba[rows, top].min(1, keepdims=True)).sum(1) > k)
-    top[tied] = np.argsort(-proba[tied], axis=1, kind="stable")[:, :k]
-    top_p = proba[rows, top]
-    order = np.lexsort((top, -top_p), axis=1)
-    top = top[rows, order]
-    return top, proba[rows, top]
+    rows = np.arange(n)
+    top = np.empty((n, k), dtype=np.int64)
+    rest = proba.astype(np.float64, copy=True)
+    for j in range(k):
+        top[:, j] = rest.argmax(axis=1)
+        rest[rows, top[:, j]] = -np.inf
+    return top, proba[rows[:, None], top]
 
 
 @dataclass(frozen=True)
@@ -175,7 +171,9 @@ class Router:
         """The recommended channel's id for one decision (what ``Route.channel`` would say)."""
         if cannot_handle or topic is None:
             return None
-        found = self.channels(topic, provider)
+        found = self._channel_lists.get((topic, provider))
+        if found is None:
+            found = self.channels(topic, provider)
         return found[0]["id"] if found else None
 
     def route(

@@ -214,7 +214,7 @@ def test_top_three_equals_a_stable_full_sort_with_ties():
     from model.router import top_three
 
     rng = np.random.default_rng(0)
-    for rows, classes in [(r, c) for r in (0, 10, 300) for c in (1, 2, 3, 4, 11, 151)]:  # one sort; the partition
+    for rows, classes in [(r, c) for r in (0, 10, 300) for c in (1, 2, 3, 4, 11, 151)]:
         proba = rng.random((rows, classes))
         proba[:5] = 0.5  # every class tied
         proba[5:40] = np.round(proba[5:40], 1)  # ties at the third place

@@ -50,6 +50,17 @@ def test_the_artifacts_vectorizers_on_real_text(domain_artifact, test_split):
         assert FastTfidf(vec).transform([]).shape == (0, len(vec.vocabulary_))  # scikit-learn refuses an empty batch
 
 
+def test_wide_batches_take_int64_keys_and_agree(domain_artifact, test_split, monkeypatch):
+    """A batch whose rows x columns do not fit an int32 key is counted with int64 keys: same matrix."""
+    import model.features
+
+    pipeline, _ = load_artifact(domain_artifact)
+    docs = normalize_many(test_split["text"].tolist()[:500])
+    monkeypatch.setattr(model.features, "_INT32_CELLS", 0)
+    for _, vec in pipeline.named_steps["features"].transformer_list:
+        _assert_same(vec, docs)  # (scipy itself stores the indices as int32 again when they fit)
+
+
 @pytest.mark.parametrize(
     "params",
     [
