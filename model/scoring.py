@@ -7,7 +7,10 @@ costs far more than the arithmetic: sparse-matrix set-up in every vectorizer and
 scipy copies on each call. ``LinearScorer`` keeps the library's own pieces (each vectorizer's
 ``build_analyzer()``, its ``vocabulary_`` and ``idf_``, the calibrator's fitted temperature) and does only the
 per-row arithmetic, against a copy of ``coef_`` laid out once per load as (features x classes), so a
-question costs a dictionary look-up per n-gram and a gather of the matching weight rows.
+question costs a dictionary look-up per n-gram and a gather of the matching weight rows. Character
+n-grams within words (``char_wb``) never cross a word, so a question's counts are the sum of its words'
+counts: the scorer keeps those of the last ``WORD_CACHE`` words it saw, and a question whose words it
+has seen costs no n-gram strings at all.
 
 It reproduces ``pipeline.predict_proba`` to float precision; ``tests/model`` checks that on real
 data. Pipelines of another shape fall back to ``PipelineScorer`` (plain ``predict_proba``).
@@ -20,8 +23,9 @@ the rest. ``CascadeScorer`` scores every text with the fast model and only the u
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
@@ -35,6 +39,7 @@ from model.normalize import normalize, normalize_many
 
 BATCH_ROWS = 8  # from this many texts on, featurise the whole batch at once (model/features.py) instead of row by row
 BLOCK_ROWS = 2048  # rows featurised at once (bounds the temporary memory)
+WORD_CACHE = 1 << 15  # words whose character n-grams a scorer keeps, per char_wb block
 
 
 def temperature(calibrated: CalibratedClassifierCV) -> float:
@@ -85,9 +90,33 @@ class _Block:
     vectorizer: TfidfVectorizer
     fast: FastTfidf | None  # the same transform at numpy speed, when it covers the vectorizer
     weights: np.ndarray  # this block's rows of the classifier's (features x classes) weights (a view)
+    word_counts: Callable[[str], np.ndarray] | None  # char_wb only: one word's (column, count) pairs, cached
 
     def transform(self, docs: list[str]):
         return self.fast.transform(docs) if self.fast is not None else self.vectorizer.transform(docs)
+
+    def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The columns of ``text``'s n-grams in the vocabulary and their counts (one text: the row path)."""
+        if self.word_counts is not None:  # char_wb n-grams never cross words: a text's counts are its words' sum
+            pairs = np.concatenate([self.word_counts(w) for w in text.split()] or [np.empty((0, 2), dtype=np.int64)])
+            idx, inverse = np.unique(pairs[:, 0], return_inverse=True)
+            return idx, np.bincount(inverse, weights=pairs[:, 1], minlength=len(idx))
+        vocab = self.vocabulary
+        pairs = np.array([(vocab[g], c) for g, c in Counter(self.analyzer(text)).items() if g in vocab], dtype=np.int64)
+        pairs = pairs.reshape(-1, 2)
+        return pairs[:, 0], pairs[:, 1].astype(np.float64)
+
+
+def _word_counter(analyzer, vocabulary: dict) -> Callable[[str], np.ndarray]:
+    """One word's char_wb n-grams in the vocabulary as (column, count) rows, for the last WORD_CACHE
+    words seen: most words of a question have been seen before, so its n-grams are not built again."""
+
+    @lru_cache(maxsize=WORD_CACHE)
+    def word_counts(word: str) -> np.ndarray:
+        pairs = [(vocabulary[g], c) for g, c in Counter(analyzer(word)).items() if g in vocabulary]
+        return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+    return word_counts
 
 
 class LinearScorer:
@@ -112,8 +141,12 @@ class LinearScorer:
                     offset=offset,
                     weight=weight,
                     vectorizer=vec,
-                    fast=FastTfidf.of(vec),
+                    fast=(fast := FastTfidf.of(vec)),
                     weights=self.weights_by_feature[offset : offset + size],
+                    # a vectorizer FastTfidf covers has no preprocessing: its analyzer splits on whitespace
+                    word_counts=_word_counter(vec.build_analyzer(), vec.vocabulary_)
+                    if fast is not None and vec.analyzer == "char_wb"
+                    else None,
                 )
             )
             offset += size
@@ -143,12 +176,9 @@ class LinearScorer:
         norm = normalize(text)
         cols, vals = [], []
         for b in self.blocks:
-            vocab = b.vocabulary
-            counts = [(vocab[g], c) for g, c in Counter(b.analyzer(norm)).items() if g in vocab]
-            if not counts:
+            idx, v = b.counts(norm)
+            if not len(idx):
                 continue
-            pairs = np.array(counts, dtype=np.int64)
-            idx, v = pairs[:, 0], pairs[:, 1].astype(np.float64)
             if b.sublinear:
                 v = np.log(v) + 1.0
             v *= b.idf[idx]

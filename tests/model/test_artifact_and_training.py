@@ -195,10 +195,14 @@ def test_batch_and_single_paths_agree(router, test_split, monkeypatch):
 
     monkeypatch.setattr(model.scoring, "BLOCK_ROWS", 7)  # several featurisation blocks, a ragged last one
     assert all(b.fast is not None for b in router.scorer.blocks)  # the batch path is FastTfidf's
+    char = [b for b in router.scorer.blocks if b.vectorizer.analyzer == "char_wb"]
+    assert char and all(b.word_counts is not None for b in char)  # the row path sums cached words' n-grams
     texts = test_split["text"].tolist()[:200]
     batch = router.predict_proba(texts)
     single = [router.predict_proba([t])[0] for t in texts]
     np.testing.assert_allclose(batch, np.vstack(single), rtol=0, atol=1e-12)
+    again = [router.predict_proba([t])[0] for t in texts]  # now from the word cache
+    np.testing.assert_allclose(np.vstack(again), np.vstack(single), rtol=0, atol=0)
 
 
 def test_scorer_shape_check_rejects_other_pipelines():
