@@ -137,7 +137,7 @@ def tune_reject_threshold(y: np.ndarray, proba: np.ndarray, labels: np.ndarray, 
     recall wins (ties: the lower threshold). Where the out-of-scope label is thin in the training data
     (CLINC150), rejecting the least confident answers lifts macro-F1 and the threshold catches many
     out-of-scope questions; where the classifier already learnt it well (the domain data), rejection
-    mostly turns right answers into wrong ones and the threshold stays at the bottom.
+    mostly turns right answers into wrong ones and the threshold stays low.
 
     Macro-F1 is updated row by row as answers are rejected (two labels' counts change per row), equal to
     ``f1_score(average="macro")`` over the labels present in ``y`` or in the answers."""
