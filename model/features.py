@@ -260,14 +260,15 @@ class FastTfidf:
         cells = cells[first]
         row_of = cells // itype(size)
         indices = cells - row_of * itype(size)
+        per_row = np.bincount(row_of, minlength=n)
         indptr = np.zeros(n + 1, dtype=itype)
-        np.cumsum(np.bincount(row_of, minlength=n), out=indptr[1:])
+        np.cumsum(per_row, out=indptr[1:])
         if self.sublinear:
             np.log(counts, counts)
             counts += 1.0
         counts *= self.idf[indices]
         if self.norm == "l2":  # sklearn's row normalisation: each row's squares summed in column order, then divided
             norms = np.sqrt(np.bincount(row_of, weights=counts * counts, minlength=n))
-            counts /= np.repeat(norms, np.diff(indptr))
+            counts /= np.repeat(norms, per_row)
         X = sparse.csr_matrix((counts, indices, indptr), shape=(n, size))
         return normalize(X, norm=self.norm, copy=False) if self.norm not in (None, "l2") and n else X

@@ -109,11 +109,15 @@ class Router:
 
     def channels(self, topic: str, provider: str | None) -> list[dict[str, Any]]:
         """The ordered channels for a topic as plain dicts with full contacts (see RoutingTable.channels_for)."""
+        return list(self._channel_list(topic, provider))
+
+    def _channel_list(self, topic: str, provider: str | None) -> list[dict[str, Any]]:
+        """``channels`` without the copy (callers must not change it)."""
         key = (topic, provider)
         found = self._channel_lists.get(key)
         if found is None:  # the table is fixed for the router's life: look each (topic, provider) up once
             found = self._channel_lists[key] = [self._channels[c.id] for c in self.routing.channels_for(topic, provider)]
-        return list(found)
+        return found
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.scorer.predict_proba(texts)
@@ -171,9 +175,7 @@ class Router:
         """The recommended channel's id for one decision (what ``Route.channel`` would say)."""
         if cannot_handle or topic is None:
             return None
-        found = self._channel_lists.get((topic, provider))
-        if found is None:
-            found = self.channels(topic, provider)
+        found = self._channel_list(topic, provider)
         return found[0]["id"] if found else None
 
     def route(

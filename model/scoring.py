@@ -101,20 +101,23 @@ class _Block:
             pairs = np.concatenate([self.word_counts(w) for w in text.split()] or [np.empty((0, 2), dtype=np.int64)])
             idx, inverse = np.unique(pairs[:, 0], return_inverse=True)
             return idx, np.bincount(inverse, weights=pairs[:, 1], minlength=len(idx))
-        vocab = self.vocabulary
-        pairs = np.array([(vocab[g], c) for g, c in Counter(self.analyzer(text)).items() if g in vocab], dtype=np.int64)
-        pairs = pairs.reshape(-1, 2)
+        pairs = _vocabulary_counts(self.analyzer, self.vocabulary, text)
         return pairs[:, 0], pairs[:, 1].astype(np.float64)
 
 
+def _vocabulary_counts(analyzer, vocabulary: dict, text: str) -> np.ndarray:
+    """``text``'s n-grams that are in the vocabulary, as (column, count) rows."""
+    pairs = [(vocabulary[g], c) for g, c in Counter(analyzer(text)).items() if g in vocabulary]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
 def _word_counter(analyzer, vocabulary: dict) -> Callable[[str], np.ndarray]:
-    """One word's char_wb n-grams in the vocabulary as (column, count) rows, for the last WORD_CACHE
-    words seen: most words of a question have been seen before, so its n-grams are not built again."""
+    """``_vocabulary_counts`` of one word of a char_wb block, for the last WORD_CACHE words seen: most
+    words of a question have been seen before, so its n-grams are not built again."""
 
     @lru_cache(maxsize=WORD_CACHE)
     def word_counts(word: str) -> np.ndarray:
-        pairs = [(vocabulary[g], c) for g, c in Counter(analyzer(word)).items() if g in vocabulary]
-        return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        return _vocabulary_counts(analyzer, vocabulary, word)
 
     return word_counts
 
