@@ -22,6 +22,11 @@ matrix equals ``vectorizer.transform(texts)`` (``tests/model/test_features.py``
 checks that on real and adversarial texts). A vectorizer this does not cover (another analyzer, stop
 words, a preprocessor, lowercasing, an alphabet over 255 characters) keeps scikit-learn's transform:
 ``FastTfidf.supports`` says which.
+
+``FastTfidf.add_scores`` is what the router's batch path calls: the TF-IDF matrix times the classifier's
+weights, computed by a compiled kernel (``model/kernels.py``) from the same integer keys without
+building the matrix, for every ``char_wb`` vectorizer covered here and ``word`` ones whose tokens are
+runs of word characters; the others take the matrix and scipy's product.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from model import kernels
+
 # code points str.split() treats as whitespace (none lies above U+3000; tests/model checks all of Unicode)
 _SPACE = np.zeros(0x3001, dtype=bool)
 _SPACE[[c for c in range(0x3001) if chr(c).isspace()]] = True
@@ -44,8 +51,19 @@ _MAX_CHAR_N = 63 // _CHAR_BITS  # longest char n-gram whose key fits in an int64
 _INT32_CELLS = 2**31  # (row, column) cells of a batch below this: keys as int32, else int64
 
 
+# token patterns whose tokens are exactly the runs of at least so many word characters (the kernel's tokens)
+_RUN_PATTERNS = {r"(?u)\b\w+\b": 1, r"\b\w+\b": 1, r"(?u)\b\w\w+\b": 2, r"\b\w\w+\b": 2}
+
+
 def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _encode(docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's code points, one text after another, and where each text starts (and the last ends)."""
+    starts = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, docs), dtype=np.int64, count=len(docs)), out=starts[1:])
+    return _codepoints("".join(docs)), starts
 
 
 class _Columns:
@@ -59,6 +77,10 @@ class _Columns:
         self.direct = direct
         self.index = pd.Index(keys[~short])
         self.index_cols = cols[~short]
+        # the same long keys in an open-addressing table, for the compiled kernels (model/kernels.py)
+        self.slot_keys, self.slot_values = kernels.build_table(
+            keys[~short], cols[~short], kernels.table_size(int((~short).sum()))
+        )
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
         out = np.full(len(keys), -1, dtype=np.int64)
@@ -75,6 +97,8 @@ class _CharWb:
     The batch is one string, " text1 text2 ... ", so neighbouring words share the space that
     scikit-learn pads each of them with. An n-gram of a padded word is then a window with no space
     inside it (at its ends only), and not two spaces alone; the unigram " " is counted twice a word."""
+
+    compiled = True  # kernels.char_wb_scores covers every vocabulary this class does
 
     def __init__(self, vocabulary: dict[str, int], ngram_range: tuple[int, int]):
         self.min_n, self.max_n = ngram_range
@@ -144,6 +168,15 @@ class _CharWb:
             cols.append(np.full(2 * int(words.sum()), self.space_col, dtype=np.int64))
         return np.concatenate(rows), np.concatenate(cols)
 
+    def add_scores(self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray) -> None:
+        cp, starts = _encode(docs)
+        space = (cp <= 0x3000) & _SPACE[np.minimum(cp, 0x3000)]
+        c = self.columns
+        kernels.char_wb_scores(
+            self.lut[cp], space, starts, int(self.space), self.min_n, self.max_n, c.table, c.slot_keys, c.slot_values,
+            tfidf.idf, tfidf.sublinear, tfidf.norm == "l2", weights, scale, out,
+        )  # fmt: skip
+
 
 class _Word:
     """Counts of a fitted ``word`` vocabulary's token n-grams, as (rows, cols) pairs."""
@@ -157,6 +190,13 @@ class _Word:
         keys = np.array([self._key(t) for t in vocabulary], dtype=np.int64)
         cols = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
         self.columns = _Columns(keys, cols, direct=self.base)  # unigrams (a token id each) in the table
+        self.min_len = _RUN_PATTERNS.get(token_pattern)  # tokens are runs of this many word characters or more
+        self.compiled = self.min_len is not None
+        if self.compiled:  # the tokens' code points, for the compiled kernel's token ids
+            self.chars = _codepoints("".join(tokens))
+            self.bounds = np.zeros(len(tokens) + 1, dtype=np.int64)
+            np.cumsum([len(t) for t in tokens], out=self.bounds[1:])
+            self.slots = kernels.build_token_table(self.chars, self.bounds, kernels.table_size(len(tokens)))
 
     @staticmethod
     def fits(vocabulary: dict[str, int], ngram_range: tuple[int, int], token_pattern: str) -> bool:
@@ -194,6 +234,15 @@ class _Word:
             rows.append(doc_of[at[hit]])
             cols.append(col[hit])
         return np.concatenate(rows), np.concatenate(cols)
+
+    def add_scores(self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray) -> None:
+        cp, starts = _encode(docs)
+        c = self.columns
+        kernels.word_scores(
+            cp, kernels.word_characters(), starts, self.min_len, self.slots, self.chars, self.bounds, self.base,
+            self.min_n, self.max_n, c.table, c.slot_keys, c.slot_values, tfidf.idf, tfidf.sublinear, tfidf.norm == "l2",
+            weights, scale, out,
+        )  # fmt: skip
 
 
 class FastTfidf:
@@ -244,6 +293,22 @@ class FastTfidf:
         if v.analyzer == "word":
             return v.token_pattern is not None and _Word.fits(v.vocabulary_, v.ngram_range, v.token_pattern)
         return False
+
+    @property
+    def compiled(self) -> bool:
+        """Whether ``add_scores`` runs a compiled kernel (else the sparse matrix and scipy's product)."""
+        return self.norm in ("l2", None) and self.counter.compiled
+
+    def add_scores(self, docs: Sequence[str], weights: np.ndarray, scale: float, out: np.ndarray) -> None:
+        """``out += scale * (self.transform(docs) @ weights)``, to float rounding. ``weights``: float64,
+        C-contiguous rows; ``out``: float64 (len(docs), classes)."""
+        if self.compiled and len(docs):
+            self.counter.add_scores(docs, self, weights, scale, out)
+            return
+        scores = np.asarray(self.transform(docs) @ weights)
+        if scale != 1.0:
+            scores *= scale
+        out += scores
 
     def transform(self, docs: Sequence[str]) -> sparse.csr_matrix:
         docs = list(docs)

@@ -83,10 +83,10 @@ class Route:
 class Router:
     """A verified model artifact plus a routing table."""
 
-    def __init__(self, pipeline, manifest: dict[str, Any], routing: RoutingTable | None = None):
+    def __init__(self, pipeline, manifest: dict[str, Any], routing: RoutingTable | None = None, threads: int | None = None):
         self.manifest = manifest
         self.routing = routing or load_routing_table()
-        self.scorer = make_scorer(pipeline)
+        self.scorer = make_scorer(pipeline, threads)
         self.labels = [str(c) for c in self.scorer.classes]
         if self.labels != list(manifest["labels"]):
             raise ValueError("the pipeline's classes differ from the labels in its manifest")
@@ -102,10 +102,11 @@ class Router:
         self._oos_index = self.labels.index(self.oos_label) if self.reject_threshold is not None else None
 
     @classmethod
-    def load(cls, artifact_dir: str | Path, routing_path: str | Path | None = None) -> Router:
-        """Load and verify an artifact (refuses a tampered file or a version mismatch)."""
+    def load(cls, artifact_dir: str | Path, routing_path: str | Path | None = None, threads: int | None = None) -> Router:
+        """Load and verify an artifact (refuses a tampered file or a version mismatch). ``threads`` score a
+        batch's slices in parallel (default: every core this process may use)."""
         pipeline, manifest = load_artifact(artifact_dir)
-        return cls(pipeline, manifest, load_routing_table(routing_path))
+        return cls(pipeline, manifest, load_routing_table(routing_path), threads)
 
     def channels(self, topic: str, provider: str | None) -> list[dict[str, Any]]:
         """The ordered channels for a topic as plain dicts with full contacts (see RoutingTable.channels_for)."""

@@ -12,6 +12,11 @@ n-grams within words (``char_wb``) never cross a word, so a question's counts ar
 counts: the scorer keeps those of the last ``WORD_CACHE`` words it saw, and a question whose words it
 has seen costs no n-gram strings at all.
 
+A batch (``BATCH_ROWS`` texts or more) is scored in slices of ``BLOCK_ROWS`` texts: each slice is
+normalised, then each block's compiled kernel (``model/kernels.py``) counts its n-grams and multiplies
+their TF-IDF into the weights in one pass. The kernels release the GIL, so the slices run on
+``threads`` threads (default: every core; the scores do not depend on it, bit for bit).
+
 It reproduces ``pipeline.predict_proba`` to float precision; ``tests/model`` checks that on real
 data. Pipelines of another shape fall back to ``PipelineScorer`` (plain ``predict_proba``).
 
@@ -22,8 +27,11 @@ the rest. ``CascadeScorer`` scores every text with the fast model and only the u
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,9 +45,28 @@ from sklearn.svm import LinearSVC
 from model.features import FastTfidf
 from model.normalize import normalize, normalize_many
 
-BATCH_ROWS = 8  # from this many texts on, featurise the whole batch at once (model/features.py) instead of row by row
-BLOCK_ROWS = 2048  # rows featurised at once (bounds the temporary memory)
+BATCH_ROWS = 8  # from this many texts on, score slices with the compiled kernels instead of row by row
+BLOCK_ROWS = 1024  # rows scored at once: a slice of the batch (bounds the temporary memory; the unit of threads)
 WORD_CACHE = 1 << 15  # words whose character n-grams a scorer keeps, per char_wb block
+
+
+def default_threads() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A shared pool of ``threads`` threads, one per process (a forked child gets its own)."""
+    key = (os.getpid(), threads)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="qrouter-score")
+        return pool
 
 
 def temperature(calibrated: CalibratedClassifierCV) -> float:
@@ -92,8 +119,15 @@ class _Block:
     weights: np.ndarray  # this block's rows of the classifier's (features x classes) weights (a view)
     word_counts: Callable[[str], np.ndarray] | None  # char_wb only: one word's (column, count) pairs, cached
 
-    def transform(self, docs: list[str]):
-        return self.fast.transform(docs) if self.fast is not None else self.vectorizer.transform(docs)
+    def add_scores(self, docs: list[str], out: np.ndarray) -> None:
+        """``out += weight * (tfidf(docs) @ weights)``: the compiled kernels, or the sparse product."""
+        if self.fast is not None:
+            self.fast.add_scores(docs, self.weights, self.weight, out)
+            return
+        scores = np.asarray(self.vectorizer.transform(docs) @ self.weights)
+        if self.weight != 1.0:
+            scores *= self.weight
+        out += scores
 
     def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The columns of ``text``'s n-grams in the vocabulary and their counts (one text: the row path)."""
@@ -125,7 +159,8 @@ def _word_counter(analyzer, vocabulary: dict) -> Callable[[str], np.ndarray]:
 class LinearScorer:
     """Row-wise TF-IDF features and linear scores from a fitted pipeline of the training shape."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, threads: int | None = None):
+        self.threads = threads or default_threads()  # threads that score a batch's slices (their kernels release the GIL)
         features: FeatureUnion = pipeline.named_steps["features"]
         calibrated: CalibratedClassifierCV = pipeline.named_steps["clf"]
         (cc,) = calibrated.calibrated_classifiers_
@@ -193,20 +228,20 @@ class LinearScorer:
         return np.concatenate(cols), np.concatenate(vals)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) >= BATCH_ROWS:  # many rows: whole-batch features (model/features.py) and sparse x dense
-            # products, in slices so that their temporary arrays stay small however big the batch is
-            out = np.empty((len(texts), self.weights_by_feature.shape[1]))
-            for i in range(0, len(texts), BLOCK_ROWS):
+        if len(texts) >= BATCH_ROWS:  # many rows: whole-slice kernels (model/features.py, model/kernels.py)
+            out = np.zeros((len(texts), self.weights_by_feature.shape[1]))
+
+            def score(i: int) -> None:  # one slice, into its own rows of ``out``
                 docs = normalize_many(texts[i : i + BLOCK_ROWS])
-                part = out[i : i + len(docs)]
-                for j, b in enumerate(self.blocks):
-                    scores = np.asarray(b.transform(docs) @ b.weights)
-                    if b.weight != 1.0:
-                        scores *= b.weight
-                    if j:
-                        part += scores
-                    else:
-                        part[:] = scores
+                for b in self.blocks:
+                    b.add_scores(docs, out[i : i + len(docs)])
+
+            slices = range(0, len(texts), BLOCK_ROWS)
+            if self.threads > 1 and len(slices) > 1:
+                list(_pool(self.threads).map(score, slices))  # list(): re-raises a slice's error
+            else:
+                for i in slices:
+                    score(i)
             out += self.intercept
             return out
         w = self.weights_by_feature
@@ -275,10 +310,10 @@ class Cascade:
 class CascadeScorer:
     """Scores with the fast model's scorer, then re-scores with the full model's the texts it is unsure of."""
 
-    def __init__(self, cascade: Cascade):
+    def __init__(self, cascade: Cascade, threads: int | None = None):
         self.pipeline = cascade
-        self.fast = make_scorer(cascade.fast)
-        self.full = make_scorer(cascade.full)
+        self.fast = make_scorer(cascade.fast, threads)
+        self.full = make_scorer(cascade.full, threads)
         self.threshold = float(cascade.threshold)
         self.classes = np.asarray(self.fast.classes)
         if not np.array_equal(self.classes, np.asarray(self.full.classes)):
@@ -298,7 +333,8 @@ class CascadeScorer:
         return self.fast.explain(text, class_index, top)
 
 
-def make_scorer(pipeline) -> LinearScorer | PipelineScorer | CascadeScorer:
+def make_scorer(pipeline, threads: int | None = None) -> LinearScorer | PipelineScorer | CascadeScorer:
+    """The scorer of a fitted pipeline; ``threads``: for a batch's slices (default: every core)."""
     if isinstance(pipeline, Cascade):
-        return CascadeScorer(pipeline)
-    return LinearScorer(pipeline) if LinearScorer.supports(pipeline) else PipelineScorer(pipeline)
+        return CascadeScorer(pipeline, threads)
+    return LinearScorer(pipeline, threads) if LinearScorer.supports(pipeline) else PipelineScorer(pipeline)

@@ -57,9 +57,11 @@ class ModelState:
 
     def load(self, settings: Settings) -> None:
         from model.router import Router
+        from model.scoring import BATCH_ROWS
 
         try:
             self.router = Router.load(settings.model_dir, settings.routing_path)
+            self.router.predict_proba(["warm up"] * BATCH_ROWS)  # loads (or compiles) the batch kernels now, not in a request
             self.error = None
         except Exception as exc:  # any failure leaves the service live but not ready, with the reason
             self.router = None
