@@ -42,12 +42,15 @@ _PATTERNS = {
 # tests/code checks the result against the IGNORECASE pattern). About 3x faster than a case-insensitive
 # search with a look-behind per name.
 _REGEX = re.compile(_START + "(?:" + "|".join(f"(?P<{name}>{'|'.join(pats)})" for name, pats in _PATTERNS.items()) + ")")
+# A match of any name above contains one of these literals (tests/code checks the answers agree): most
+# messages have none, and this literal search (no look-behind) is about 3x faster than the full one.
+_HINT = re.compile("qiwi|kiwi|киви|ківі|kivi|web|wеb|веб|вэб|veb|wm|keeper|кипер|кіпер|kiper|keper|тестат|testat")
 
 
 def detect_provider(text: str) -> str | None:
     """The provider named first in ``text``, or None when the text names none."""
     folded = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е").replace("ı", "i")
-    m = _REGEX.search(folded)
+    m = _REGEX.search(folded) if _HINT.search(folded) else None
     return m.lastgroup if m else None
 
 
