@@ -34,9 +34,12 @@ _FNV_PRIME = np.uint64(1099511628211)
 @cache
 def word_characters() -> np.ndarray:
     """For every code point, whether ``re``'s ``\\w`` matches it (1.1 M booleans, built once from ``re``)."""
-    every = "".join(map(chr, range(0x110000)))
-    kept = re.sub(r"\W", "\x00", every)  # one character for one: positions stay code points
-    return np.frombuffer(kept.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) != 0
+    table = np.empty(0x110000, dtype=bool)
+    for low in range(0, len(table), 1 << 16):  # a block at a time: a few MB of 1-character strings at once
+        block = "".join(map(chr, range(low, low + (1 << 16))))
+        kept = re.sub(r"\W", "\x00", block)  # one character for one: positions stay code points
+        table[low : low + (1 << 16)] = np.frombuffer(kept.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) != 0
+    return table
 
 
 def table_size(n: int) -> int:
