@@ -6,10 +6,11 @@ are counted (an n-gram is one integer, the keys of ``model/features.py``), looke
 table of the vocabulary's keys, weighted (sublinear tf, ``idf_``, l2 norm) and multiplied into the
 classes' weights. They release the GIL, so slices of a batch can run on several threads.
 
-The n-grams are those of scikit-learn's analyzers, reproduced loop for loop:
+The n-grams are those of scikit-learn's analyzers (as a multiset; the order differs):
 
-- ``char_wb``: each whitespace-separated word padded with one space each side; for every n, the windows
-  of the padded word, and a padded word shorter than n once more, whole (``_char_wb_ngrams``).
+- ``char_wb``: each whitespace-separated word padded with one space each side, and its windows of
+  ``min_n`` to ``max_n`` characters (``_char_wb_ngrams``; ``FastTfidf`` covers ``min_n`` <= 3 only, so
+  no padded word is shorter than ``min_n``).
 - ``word`` with the token pattern ``\\b\\w+\\b`` (or ``\\b\\w\\w+\\b``): runs of word characters (of
   ``min_len`` characters at least) as ``re`` defines them (``word_characters``), then their n-grams.
 
@@ -134,29 +135,23 @@ def char_wb_scores(
             while j < end and not space[j]:
                 j += 1
             padded = j - i + 2  # " " + word + " "
-            for n in range(min_n, max_n + 1):
-                offset = 0
-                while True:  # the windows [offset, offset + n) of the padded word, as _char_wb_ngrams
-                    key = 0
-                    known = True
-                    for p in range(offset, min(offset + n, padded)):
-                        c = space_code if p == 0 or p == padded - 1 else codes[i + p - 1]
-                        if c == 0:
-                            known = False
-                            break
-                        key = (key << 8) | c
-                    if known:
+            # the windows of min_n to max_n characters of the padded word, each start's grown one character
+            # at a time: the n-grams _char_wb_ngrams yields (padded words have 3 characters or more, and
+            # min_n <= 3), in another order
+            for offset in range(padded - min_n + 1):
+                key = 0
+                for p in range(offset, min(offset + max_n, padded)):
+                    c = space_code if p == 0 or p == padded - 1 else codes[i + p - 1]
+                    if c == 0:  # in no vocabulary term: nor is any window with it
+                        break
+                    key = (key << 8) | c
+                    if p - offset + 1 >= min_n:
                         col = direct[key] if key < nd else _lookup(slot_keys, slot_values, shift, key)
                         if col >= 0:
                             if counts[col] == 0:
                                 touched[nt] = col
                                 nt += 1
                             counts[col] += 1
-                    if offset + n >= padded:
-                        break
-                    offset += 1
-                if offset == 0:  # a padded word shorter than n: counted once, then no longer n
-                    break
             i = j
         _finish_row(out, d, counts, touched, nt, values, idf, sublinear, l2, weights, scale)
 
