@@ -91,6 +91,16 @@ def _lookup(slot_keys, slot_values, shift, key):
         i = (i + 1) & mask
 
 
+@njit(cache=True, nogil=True)
+def _scratch(n_features):
+    """A row's counts by column (kept at zero between rows), its columns in first-seen order, their values."""
+    return np.zeros(n_features, np.int64), np.empty(n_features, np.int64), np.empty(n_features, np.float64)
+
+
+# Both kernels count an n-gram with the same five lines, written out in each loop: as a helper function
+# (inlined or not) it made the character kernel 2x slower (14.5 against 6.5 µs a CLINC150 row).
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _finish_row(out, d, counts, touched, nt, values, idf, sublinear, l2, weights, scale):
     """Adds ``scale`` x the row's TF-IDF (counts of ``touched``) x ``weights`` to ``out[d]``; clears counts."""
@@ -118,12 +128,8 @@ def char_wb_scores(
     """``out[d] += scale * tfidf(doc d) @ weights`` for a ``char_wb`` block. ``codes``: each character's
     code (1-255; 0 = in no vocabulary term); ``space``: whether it is whitespace; doc d is
     ``starts[d]:starts[d + 1]``."""
-    n_features = len(idf)
-    counts = np.zeros(n_features, np.int64)
-    touched = np.empty(n_features, np.int64)
-    values = np.empty(n_features, np.float64)
-    shift = _shift(len(slot_keys))
-    nd = len(direct)
+    counts, touched, values = _scratch(len(idf))
+    shift, nd = _shift(len(slot_keys)), len(direct)
     for d in range(len(starts) - 1):
         nt = 0
         i, end = starts[d], starts[d + 1]
@@ -222,12 +228,8 @@ def word_scores(
 ):
     """``out[d] += scale * tfidf(doc d) @ weights`` for a ``word`` block whose tokens are the runs of at
     least ``min_len`` word characters (``word[code point]``)."""
-    n_features = len(idf)
-    counts = np.zeros(n_features, np.int64)
-    touched = np.empty(n_features, np.int64)
-    values = np.empty(n_features, np.float64)
-    shift = _shift(len(slot_keys))
-    nd = len(direct)
+    counts, touched, values = _scratch(len(idf))
+    shift, nd = _shift(len(slot_keys)), len(direct)
     longest = 1
     for d in range(len(starts) - 1):
         longest = max(longest, starts[d + 1] - starts[d])

@@ -204,6 +204,18 @@ def test_cli_errors_are_one_line_and_non_zero(tmp_path, domain_artifact, args, n
     assert "Traceback" not in r.stderr
 
 
+def test_cli_classify_threads_do_not_change_the_output(tmp_path, domain_artifact, test_split):
+    src = tmp_path / "t.csv"
+    test_split.head(2500)[["text"]].to_csv(src, index=False)  # three slices of 1,024 rows
+    outs = []
+    for threads in ("1", "2"):
+        r = run("classify", src, "--out", tmp_path / f"o{threads}.csv", "--model", domain_artifact, "--threads", threads)
+        assert r.returncode == 0, r.stderr
+        outs.append((tmp_path / f"o{threads}.csv").read_bytes())
+    assert outs[0] == outs[1]
+    assert len(read_out(tmp_path / "o2.csv")) == 2500
+
+
 def test_cli_classify_and_evaluate(tmp_path, domain_artifact, test_split):
     src = tmp_path / "t.csv"
     test_split.head(60).rename(columns={"label": "topic"}).to_csv(src, index=False)
