@@ -53,6 +53,11 @@ def test_word_tokens_are_the_regex_tokens():
     texts = ["a‿b ١٢٣ x_y ña ñ e\u0301 ǅ ⅷ ²3 ߊ߫ 𝒳y —z ·w", "‿ _ __ ١ ² \u0301"]
     vec = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", lowercase=False).fit(texts)
     _assert_scores_agree(vec, texts + ["x_y ña", "e\u0301e\u0301"])
+    # scikit-learn's default pattern drops one-character tokens: the words around one make a bigram
+    words = ["card a payment", "card x payment 5 card", "я не могу", "a b cd ef g hi", "cd, e ef"]
+    default = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=False).fit(words)
+    assert "card payment" in default.vocabulary_
+    _assert_scores_agree(default, words + ["card я payment", "payment card ef", "x"])
 
 
 def test_threads_give_the_same_scores(domain_artifact, test_split, monkeypatch):
