@@ -31,6 +31,7 @@ runs of word characters; the others take the matrix and scipy's product.
 
 from __future__ import annotations
 
+import queue
 import re
 from collections.abc import Sequence
 from itertools import chain, repeat
@@ -168,13 +169,15 @@ class _CharWb:
             cols.append(np.full(2 * int(words.sum()), self.space_col, dtype=np.int64))
         return np.concatenate(rows), np.concatenate(cols)
 
-    def add_scores(self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray) -> None:
+    def add_scores(
+        self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray, scratch
+    ) -> None:
         cp, starts = _encode(docs)
         space = (cp <= 0x3000) & _SPACE[np.minimum(cp, 0x3000)]
         c = self.columns
         kernels.char_wb_scores(
             self.lut[cp], space, starts, int(self.space), self.min_n, self.max_n, c.table, c.slot_keys, c.slot_values,
-            tfidf.idf, tfidf.sublinear, tfidf.norm == "l2", weights, scale, out,
+            tfidf.idf, tfidf.sublinear, tfidf.norm == "l2", weights, scale, out, scratch,
         )  # fmt: skip
 
 
@@ -235,13 +238,15 @@ class _Word:
             cols.append(col[hit])
         return np.concatenate(rows), np.concatenate(cols)
 
-    def add_scores(self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray) -> None:
+    def add_scores(
+        self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray, scratch
+    ) -> None:
         cp, starts = _encode(docs)
         c = self.columns
         kernels.word_scores(
             cp, kernels.word_characters(), starts, self.min_len, self.slots, self.chars, self.bounds, self.base,
             self.min_n, self.max_n, c.table, c.slot_keys, c.slot_values, tfidf.idf, tfidf.sublinear, tfidf.norm == "l2",
-            weights, scale, out,
+            weights, scale, out, scratch,
         )  # fmt: skip
 
 
@@ -272,6 +277,7 @@ class FastTfidf:
         self.idf = np.asarray(v.idf_, dtype=np.float64)
         self.sublinear = bool(v.sublinear_tf)
         self.norm = v.norm
+        self._scratch: queue.SimpleQueue = queue.SimpleQueue()  # the kernels' work arrays not in use now
 
     @staticmethod
     def supports(v) -> bool:
@@ -303,7 +309,12 @@ class FastTfidf:
         """``out += scale * (self.transform(docs) @ weights)``, to float rounding. ``weights``: float64,
         C-contiguous rows; ``out``: float64 (len(docs), classes)."""
         if self.compiled and len(docs):
-            self.counter.add_scores(docs, self, weights, scale, out)
+            try:
+                scratch = self._scratch.get_nowait()
+            except queue.Empty:  # as many sets as calls that ever ran at once (threads)
+                scratch = kernels.new_scratch(self.n_features)
+            self.counter.add_scores(docs, self, weights, scale, out, scratch)
+            self._scratch.put(scratch)  # not after an error: its counts may not be back at zero
             return
         scores = np.asarray(self.transform(docs) @ weights)
         if scale != 1.0:

@@ -91,9 +91,10 @@ def _lookup(slot_keys, slot_values, shift, key):
         i = (i + 1) & mask
 
 
-@njit(cache=True, nogil=True)
-def _scratch(n_features):
-    """A row's counts by column (kept at zero between rows), its columns in first-seen order, their values."""
+def new_scratch(n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A kernel's work arrays for a block of ``n_features`` columns: a row's counts by column (at zero
+    between rows), its columns in first-seen order, their values. Reused from call to call (allocating
+    them costs more than scoring one question), one set per concurrent call."""
     return np.zeros(n_features, np.int64), np.empty(n_features, np.int64), np.empty(n_features, np.float64)
 
 
@@ -123,12 +124,27 @@ def _finish_row(out, d, counts, touched, nt, values, idf, sublinear, l2, weights
 
 @njit(cache=True, nogil=True)
 def char_wb_scores(
-    codes, space, starts, space_code, min_n, max_n, direct, slot_keys, slot_values, idf, sublinear, l2, weights, scale, out
+    codes,
+    space,
+    starts,
+    space_code,
+    min_n,
+    max_n,
+    direct,
+    slot_keys,
+    slot_values,
+    idf,
+    sublinear,
+    l2,
+    weights,
+    scale,
+    out,
+    scratch,
 ):
     """``out[d] += scale * tfidf(doc d) @ weights`` for a ``char_wb`` block. ``codes``: each character's
     code (1-255; 0 = in no vocabulary term); ``space``: whether it is whitespace; doc d is
-    ``starts[d]:starts[d + 1]``."""
-    counts, touched, values = _scratch(len(idf))
+    ``starts[d]:starts[d + 1]``; ``scratch``: ``new_scratch(len(idf))``, counts at zero (and left so)."""
+    counts, touched, values = scratch
     shift, nd = _shift(len(slot_keys)), len(direct)
     for d in range(len(starts) - 1):
         nt = 0
@@ -225,10 +241,11 @@ def word_scores(
     weights,
     scale,
     out,
+    scratch,
 ):
     """``out[d] += scale * tfidf(doc d) @ weights`` for a ``word`` block whose tokens are the runs of at
-    least ``min_len`` word characters (``word[code point]``)."""
-    counts, touched, values = _scratch(len(idf))
+    least ``min_len`` word characters (``word[code point]``); ``scratch`` as for ``char_wb_scores``."""
+    counts, touched, values = scratch
     shift, nd = _shift(len(slot_keys)), len(direct)
     longest = 1
     for d in range(len(starts) - 1):

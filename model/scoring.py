@@ -6,16 +6,15 @@ costs far more than the arithmetic: sparse-matrix set-up in every vectorizer and
 ``decision_function`` multiplying a 1-row sparse matrix by the transposed dense ``coef_``, which
 scipy copies on each call. ``LinearScorer`` keeps the library's own pieces (each vectorizer's
 ``build_analyzer()``, its ``vocabulary_`` and ``idf_``, the calibrator's fitted temperature) and does only the
-per-row arithmetic, against a copy of ``coef_`` laid out once per load as (features x classes), so a
-question costs a dictionary look-up per n-gram and a gather of the matching weight rows. Character
-n-grams within words (``char_wb``) never cross a word, so a question's counts are the sum of its words'
-counts: the scorer keeps those of the last ``WORD_CACHE`` words it saw, and a question whose words it
-has seen costs no n-gram strings at all.
+per-row arithmetic, against a copy of ``coef_`` laid out once per load as (features x classes).
 
-A batch (``BATCH_ROWS`` texts or more) is scored in slices of ``BLOCK_ROWS`` texts: each slice is
-normalised, then each block's compiled kernel (``model/kernels.py``) counts its n-grams and multiplies
-their TF-IDF into the weights in one pass. The kernels release the GIL, so the slices run on
-``threads`` threads (default: every core; the scores do not depend on it, bit for bit).
+When every block's vectorizer has a compiled kernel (``model/kernels.py``; the training pipeline's
+always do), texts are scored in slices of ``BLOCK_ROWS``: each slice is normalised, then each block's
+kernel counts its n-grams and multiplies their TF-IDF into the weights in one pass, one question as a
+batch of millions. The kernels release the GIL, so a batch's slices run on ``threads`` threads
+(default: every core; the scores do not depend on it, bit for bit). Otherwise a question (under
+``BATCH_ROWS`` texts) costs a dictionary look-up per n-gram and a gather of the matching weight rows
+(the row path, which ``explain`` uses too), and a batch the sparse matrix and scipy's product.
 
 It reproduces ``pipeline.predict_proba`` to float precision; ``tests/model`` checks that on real
 data. Pipelines of another shape fall back to ``PipelineScorer`` (plain ``predict_proba``).
@@ -30,10 +29,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
@@ -45,9 +43,8 @@ from sklearn.svm import LinearSVC
 from model.features import FastTfidf
 from model.normalize import normalize, normalize_many
 
-BATCH_ROWS = 8  # from this many texts on, score slices with the compiled kernels instead of row by row
+BATCH_ROWS = 8  # without kernels for every block: from this many texts on, the sparse product instead of row by row
 BLOCK_ROWS = 1024  # rows scored at once: a slice of the batch (bounds the temporary memory; the unit of threads)
-WORD_CACHE = 1 << 15  # words whose character n-grams a scorer keeps, per char_wb block
 
 
 def default_threads() -> int:
@@ -115,9 +112,8 @@ class _Block:
     offset: int
     weight: float
     vectorizer: TfidfVectorizer
-    fast: FastTfidf | None  # the same transform at numpy speed, when it covers the vectorizer
+    fast: FastTfidf | None  # the same transform at numpy speed (and its kernel), when it covers the vectorizer
     weights: np.ndarray  # this block's rows of the classifier's (features x classes) weights (a view)
-    word_counts: Callable[[str], np.ndarray] | None  # char_wb only: one word's (column, count) pairs, cached
 
     def add_scores(self, docs: list[str], out: np.ndarray) -> None:
         """``out += weight * (tfidf(docs) @ weights)``: the compiled kernels, or the sparse product."""
@@ -131,29 +127,9 @@ class _Block:
 
     def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The columns of ``text``'s n-grams in the vocabulary and their counts (one text: the row path)."""
-        if self.word_counts is not None:  # char_wb n-grams never cross words: a text's counts are its words' sum
-            pairs = np.concatenate([self.word_counts(w) for w in text.split()] or [np.empty((0, 2), dtype=np.int64)])
-            idx, inverse = np.unique(pairs[:, 0], return_inverse=True)
-            return idx, np.bincount(inverse, weights=pairs[:, 1], minlength=len(idx))
-        pairs = _vocabulary_counts(self.analyzer, self.vocabulary, text)
+        pairs = [(self.vocabulary[g], c) for g, c in Counter(self.analyzer(text)).items() if g in self.vocabulary]
+        pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         return pairs[:, 0], pairs[:, 1].astype(np.float64)
-
-
-def _vocabulary_counts(analyzer, vocabulary: dict, text: str) -> np.ndarray:
-    """``text``'s n-grams that are in the vocabulary, as (column, count) rows."""
-    pairs = [(vocabulary[g], c) for g, c in Counter(analyzer(text)).items() if g in vocabulary]
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
-
-
-def _word_counter(analyzer, vocabulary: dict) -> Callable[[str], np.ndarray]:
-    """``_vocabulary_counts`` of one word of a char_wb block, for the last WORD_CACHE words seen: most
-    words of a question have been seen before, so its n-grams are not built again."""
-
-    @lru_cache(maxsize=WORD_CACHE)
-    def word_counts(word: str) -> np.ndarray:
-        return _vocabulary_counts(analyzer, vocabulary, word)
-
-    return word_counts
 
 
 class LinearScorer:
@@ -179,16 +155,13 @@ class LinearScorer:
                     offset=offset,
                     weight=weight,
                     vectorizer=vec,
-                    fast=(fast := FastTfidf.of(vec)),
+                    fast=FastTfidf.of(vec),
                     weights=self.weights_by_feature[offset : offset + size],
-                    # a vectorizer FastTfidf covers has no preprocessing: its analyzer splits on whitespace
-                    word_counts=_word_counter(vec.build_analyzer(), vec.vocabulary_)
-                    if fast is not None and vec.analyzer == "char_wb"
-                    else None,
                 )
             )
             offset += size
         self.blocks = tuple(blocks)
+        self.compiled = all(b.fast is not None and b.fast.compiled for b in self.blocks)  # kernels for any number of texts
         self.intercept = np.asarray(svc.intercept_, dtype=np.float64)
         self.beta = temperature(calibrated)
         self.classes = np.asarray(calibrated.classes_)
@@ -228,7 +201,7 @@ class LinearScorer:
         return np.concatenate(cols), np.concatenate(vals)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) >= BATCH_ROWS:  # many rows: whole-slice kernels (model/features.py, model/kernels.py)
+        if self.compiled or len(texts) >= BATCH_ROWS:  # slices: the kernels, or the sparse product
             out = np.zeros((len(texts), self.weights_by_feature.shape[1]))
 
             def score(i: int) -> None:  # one slice, into its own rows of ``out``

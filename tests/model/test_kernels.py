@@ -70,3 +70,15 @@ def test_threads_give_the_same_scores(domain_artifact, test_split, monkeypatch):
     np.testing.assert_array_equal(two.predict_proba(texts), one.predict_proba(texts))  # bit for bit
     pipeline, _ = load_artifact(domain_artifact)
     np.testing.assert_allclose(two.predict_proba(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-12)
+
+
+def test_questions_scored_at_once_on_many_threads(router, test_split):
+    """The API scores questions on many threads at once: each kernel call takes its own work arrays
+    (kept for reuse), so concurrent questions give exactly what they give one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = test_split["text"].tolist()[:400]
+    alone = np.vstack([router.predict_proba([t]) for t in texts])
+    with ThreadPoolExecutor(8) as pool:
+        together = np.vstack(list(pool.map(lambda t: router.predict_proba([t]), texts)))
+    np.testing.assert_array_equal(together, alone)
