@@ -23,10 +23,10 @@ checks that on real and adversarial texts). A vectorizer this does not cover (an
 words, a preprocessor, lowercasing, an alphabet over 255 characters) keeps scikit-learn's transform:
 ``FastTfidf.supports`` says which.
 
-``FastTfidf.add_scores`` is what the router's batch path calls: the TF-IDF matrix times the classifier's
-weights, computed by a compiled kernel (``model/kernels.py``) from the same integer keys without
-building the matrix, for every ``char_wb`` vectorizer covered here and ``word`` ones whose tokens are
-runs of word characters; the others take the matrix and scipy's product.
+``FastTfidf.add_scores`` is what the router's scorer calls, for a batch or one question: the TF-IDF
+matrix times the classifier's weights, computed by a compiled kernel (``model/kernels.py``) from the
+same integer keys without building the matrix, for every ``char_wb`` vectorizer covered here and
+``word`` ones whose tokens are runs of word characters; the others take the matrix and scipy's product.
 """
 
 from __future__ import annotations
