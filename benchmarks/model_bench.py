@@ -8,7 +8,7 @@ out-of-domain (``ood_oos``) questions apart). Both models get the same splits an
 rule. Reports accuracy figures, training time, single-question latency p50/p99 in-process, batch rows/s
 and artifact size, as JSON and a Markdown table. question-router's batch rows/s is ``route_frame`` on
 20,000 rows, what ``qrouter classify`` does with each chunk (topic, confidence, cannot_handle, reason,
-provider, first channel), with the router's default threads (every core; ``threads``) and on one
+provider, first channel), with the router's default threads (every core, at most 4; ``threads``) and on one
 thread (``batch_rows_per_s_1_thread``); ``route_rows_per_s`` is ``Router.route``, the API's full
 answers. fastText's is its ``predict`` (top label) after the same ``normalize``, on one thread. question-router runs twice: the default
 TF-IDF model and the one with the optional sentence-embedding block (``--encoder

@@ -104,7 +104,7 @@ class Router:
     @classmethod
     def load(cls, artifact_dir: str | Path, routing_path: str | Path | None = None, threads: int | None = None) -> Router:
         """Load and verify an artifact (refuses a tampered file or a version mismatch). ``threads`` score a
-        batch's slices in parallel (default: every core this process may use)."""
+        batch's slices in parallel (default: the cores this process may use, at most 4)."""
         pipeline, manifest = load_artifact(artifact_dir)
         return cls(pipeline, manifest, load_routing_table(routing_path), threads)
 

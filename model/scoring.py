@@ -12,7 +12,7 @@ When every block's vectorizer has a compiled kernel (``model/kernels.py``; the t
 always do), texts are scored in slices of ``BLOCK_ROWS``: each slice is normalised, then each block's
 kernel counts its n-grams and multiplies their TF-IDF into the weights in one pass, one question as a
 batch of millions. The kernels release the GIL, so a batch's slices run on ``threads`` threads
-(default: every core; the scores do not depend on it, bit for bit). Otherwise a question (under
+(default: every core, up to 4; the scores do not depend on it, bit for bit). Otherwise a question (under
 ``BATCH_ROWS`` texts) costs a dictionary look-up per n-gram and a gather of the matching weight rows
 (the row path, which ``explain`` uses too), and a batch the sparse matrix and scipy's product.
 
@@ -47,9 +47,14 @@ BATCH_ROWS = 8  # without kernels for every block: from this many texts on, the 
 BLOCK_ROWS = 1024  # rows scored at once: a slice of the batch (bounds the temporary memory; the unit of threads)
 
 
+MAX_THREADS = 4  # the default's cap: normalize and the decisions hold the GIL, so more threads add memory, not speed
+
+
 def default_threads() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may run on, at most ``MAX_THREADS`` (a container's CPU quota is not seen
+    here: a large machine's count would mean many idle threads, each call with its work arrays)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_THREADS))
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
@@ -307,7 +312,7 @@ class CascadeScorer:
 
 
 def make_scorer(pipeline, threads: int | None = None) -> LinearScorer | PipelineScorer | CascadeScorer:
-    """The scorer of a fitted pipeline; ``threads``: for a batch's slices (default: every core)."""
+    """The scorer of a fitted pipeline; ``threads``: for a batch's slices (default: ``default_threads()``)."""
     if isinstance(pipeline, Cascade):
         return CascadeScorer(pipeline, threads)
     return LinearScorer(pipeline, threads) if LinearScorer.supports(pipeline) else PipelineScorer(pipeline)

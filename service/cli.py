@@ -188,7 +188,7 @@ def classify(
     ] = "",
     excel: Annotated[bool, typer.Option("--excel", help="write UTF-8 with a BOM so Excel shows Cyrillic correctly")] = False,
     progress: Annotated[bool, typer.Option(help="progress bar on a terminal")] = True,
-    threads: Annotated[int, typer.Option(min=0, help="threads scoring each chunk (default 0: every core)")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="threads scoring each chunk (default 0: every core, at most 4)")] = 0,
 ) -> None:
     """Add topic, confidence, cannot_handle, reason, provider and channel to every row of an export."""
     from model.router import Router

@@ -82,3 +82,12 @@ def test_questions_scored_at_once_on_many_threads(router, test_split):
     with ThreadPoolExecutor(8) as pool:
         together = np.vstack(list(pool.map(lambda t: router.predict_proba([t]), texts)))
     np.testing.assert_array_equal(together, alone)
+
+
+def test_default_threads_are_the_usable_cores_capped(monkeypatch):
+    import model.scoring as scoring
+
+    monkeypatch.setattr(scoring.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert scoring.default_threads() == scoring.MAX_THREADS
+    monkeypatch.setattr(scoring.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert scoring.default_threads() == 1
