@@ -61,7 +61,7 @@ class ModelState:
 
         try:
             self.router = Router.load(settings.model_dir, settings.routing_path)
-            self.router.predict_proba(["warm up"] * BATCH_ROWS)  # loads (or compiles) the batch kernels now, not in a request
+            self.router.predict_proba(["warm up"] * BATCH_ROWS)  # loads (or compiles) the kernels now, not in a request
             self.error = None
         except Exception as exc:  # any failure leaves the service live but not ready, with the reason
             self.router = None
