@@ -117,7 +117,7 @@ class _Block:
     offset: int
     weight: float
     vectorizer: TfidfVectorizer
-    fast: FastTfidf | None  # the same transform at numpy speed (and its kernel), when it covers the vectorizer
+    fast: FastTfidf | None  # the compiled kernels' view of the vectorizer, when they cover it
     weights: np.ndarray  # this block's rows of the classifier's (features x classes) weights (a view)
 
     def add_scores(self, docs: list[str], out: np.ndarray) -> None:
@@ -166,7 +166,7 @@ class LinearScorer:
             )
             offset += size
         self.blocks = tuple(blocks)
-        self.compiled = all(b.fast is not None and b.fast.compiled for b in self.blocks)  # kernels for any number of texts
+        self.compiled = all(b.fast is not None for b in self.blocks)  # kernels for any number of texts
         self.intercept = np.asarray(svc.intercept_, dtype=np.float64)
         self.beta = temperature(calibrated)
         self.classes = np.asarray(calibrated.classes_)

@@ -13,11 +13,8 @@ from model.router import Router
 from tests.model.test_features import COVERED_SETTINGS, _random_texts
 
 
-def _assert_scores_agree(
-    vec: TfidfVectorizer, texts: list[str], compiled: bool = True, classes: int = 5, scale: float = 0.7
-) -> None:
+def _assert_scores_agree(vec: TfidfVectorizer, texts: list[str], classes: int = 5, scale: float = 0.7) -> None:
     fast = FastTfidf(vec)
-    assert fast.compiled == compiled
     weights = np.random.default_rng(0).normal(size=(len(vec.vocabulary_), classes))
     expected = scale * (vec.transform(texts) @ weights) + 1.0
     got = np.ones((len(texts), classes))
@@ -33,17 +30,12 @@ def test_kernels_on_the_artifacts_vectorizers_and_real_text(domain_artifact, tes
         _assert_scores_agree(vec, docs[:1])
 
 
-@pytest.mark.parametrize(
-    "params",
-    COVERED_SETTINGS + [{"analyzer": "word", "token_pattern": r"(?u)\b\w+\b", "ngram_range": (2, 3), "norm": None}],
-)
+@pytest.mark.parametrize("params", COVERED_SETTINGS)
 def test_kernels_on_adversarial_text_and_settings(params):
     """Unicode whitespace, characters outside any vocabulary (beyond the BMP too), one-letter words,
     digits, punctuation, underscores, words shorter than n, empty texts; every setting FastTfidf covers."""
     vec = TfidfVectorizer(lowercase=False, **params).fit(_random_texts(1, 400))
-    # an l1 norm and a token pattern that is not runs of word characters: the matrix and scipy's product
-    compiled = params.get("norm", "l2") != "l1" and params.get("token_pattern", r"(?u)\b\w\w+\b") != r"\S+"
-    _assert_scores_agree(vec, _random_texts(2, 300), compiled)
+    _assert_scores_agree(vec, _random_texts(2, 300))
 
 
 def test_word_tokens_are_the_regex_tokens():
