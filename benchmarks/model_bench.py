@@ -116,7 +116,7 @@ def bench_router(
     route_frame(router, pd.DataFrame({"text": many}), "text", None, "")  # what `qrouter classify` does with a chunk
     batch = rows / (time.perf_counter() - t0)
     one = Router.load(path, threads=1)  # the same on one thread, as fastText's predict runs
-    one.predict_proba(texts[:BATCH_ROWS])  # loads the kernels before the clock starts, as the first router did above
+    one.predict_proba(texts[:BATCH_ROWS])  # its kernels' work arrays, allocated before the clock starts (as for the first)
     t0 = time.perf_counter()
     route_frame(one, pd.DataFrame({"text": many}), "text", None, "")
     batch_one = rows / (time.perf_counter() - t0)
