@@ -1,6 +1,6 @@
 """Probabilities from the fitted pipeline, fast for one question as for many.
 
-The training pipeline is ``normalize -> FeatureUnion(TfidfVectorizer, ...) -> CalibratedClassifierCV``
+The training pipeline is ``normalize -> [NameMarker] -> FeatureUnion(TfidfVectorizer, ...) -> CalibratedClassifierCV``
 (a frozen ``LinearSVC`` with temperature scaling). Calling ``predict_proba`` on it for one question
 costs far more than the arithmetic: sparse-matrix set-up in every vectorizer and, above all,
 ``decision_function`` multiplying a 1-row sparse matrix by the transposed dense ``coef_``, which
@@ -41,6 +41,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from model.features import FastTfidf
+from model.names import NameMarker
 from model.normalize import normalize, normalize_many
 
 BATCH_ROWS = 8  # without kernels for every block: from this many texts on, the sparse product instead of row by row
@@ -142,6 +143,8 @@ class LinearScorer:
 
     def __init__(self, pipeline: Pipeline, threads: int | None = None):
         self.threads = threads or default_threads()  # threads that score a batch's slices (their kernels release the GIL)
+        # the steps between normalize and the features (supports: none, or the name markers)
+        self.markers: tuple[NameMarker, ...] = tuple(step for _, step in pipeline.steps[1:-2])
         features: FeatureUnion = pipeline.named_steps["features"]
         calibrated: CalibratedClassifierCV = pipeline.named_steps["clf"]
         (cc,) = calibrated.calibrated_classifiers_
@@ -186,10 +189,26 @@ class LinearScorer:
             isinstance(v, TfidfVectorizer) and v.norm == "l2" and v.use_idf and not v.lowercase for _, v in feats.transformer_list
         )
         first_func = getattr(pipeline.steps[0][1], "func", None)
-        return vecs_ok and isinstance(est, LinearSVC) and getattr(first_func, "__name__", None) == "normalize_many"
+        between = [step for _, step in pipeline.steps[1:-2]]
+        return (
+            vecs_ok
+            and isinstance(est, LinearSVC)
+            and getattr(first_func, "__name__", None) == "normalize_many"
+            and pipeline.steps[-2][0] == "features"
+            and all(isinstance(step, NameMarker) for step in between)
+        )
+
+    def _prepare(self, texts: Sequence[str]) -> list[str]:
+        """What the vectorizers read: the texts normalised, then marked."""
+        docs = normalize_many(texts)
+        for marker in self.markers:
+            docs = marker.transform(docs)
+        return docs
 
     def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         norm = normalize(text)
+        for marker in self.markers:
+            norm = marker.mark(norm)
         cols, vals = [], []
         for b in self.blocks:
             idx, v = b.counts(norm)
@@ -210,7 +229,7 @@ class LinearScorer:
             out = np.zeros((len(texts), self.weights_by_feature.shape[1]))
 
             def score(i: int) -> None:  # one slice, into its own rows of ``out``
-                docs = normalize_many(texts[i : i + BLOCK_ROWS])
+                docs = self._prepare(texts[i : i + BLOCK_ROWS])
                 for b in self.blocks:
                     b.add_scores(docs, out[i : i + len(docs)])
 

@@ -1,7 +1,9 @@
 """Fit the router's pipeline, calibrate it and tune its thresholds on data the classifier did not see.
 
-Pipeline: ``normalize`` -> word (1-2) and character (1-4, within word boundaries) TF-IDF -> LinearSVC
-with temperature scaling (``CalibratedClassifierCV``). Two ways to get unseen data for calibration and
+Pipeline: ``normalize`` -> marker words for the names a message contains (``model/names.py``: the
+provider it names, and whether it names another company of ``other_services.txt``) -> word (1-2) and
+character (1-4, within word boundaries) TF-IDF -> LinearSVC with temperature scaling
+(``CalibratedClassifierCV``). Two ways to get unseen data for calibration and
 for tuning the reject threshold and the ambiguity margin (never test data):
 
 - ``--val`` given: the SVM is fitted on the training rows and frozen; calibration and thresholds use
@@ -42,9 +44,13 @@ from sklearn.svm import LinearSVC
 
 from model.artifact import read_manifest, save_artifact
 from model.encoder import SentenceEncoder, package_version
+from model.names import NameMarker, read_names
 from model.normalize import normalize_many
 from model.scoring import Cascade, escalated, temperature, temperature_softmax
 from training.data import DataError, check_trainable, data_sha256
+
+# other banks, wallets, shops and services whose names get the marker word ``_other_`` (model/names.py)
+OTHER_SERVICES = Path(__file__).with_name("other_services.txt")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class TrainParams:
     folds: int = 5
     max_inscope_drop: float = 0.005
     seed: int = 13
+    # marker words for the provider a message names and for other companies' names (OTHER_SERVICES)
+    mark_names: bool = True
     encoder: str | None = None  # e.g. "multilingual-e5-small": a sentence-embedding block beside TF-IDF
     # scales of that block to choose from on validation data (the best differs: 1 on the domain, 3 on BANKING77)
     encoder_weights: tuple[float, ...] = (1.0, 2.0, 3.0)
@@ -64,8 +72,13 @@ class TrainParams:
     cascade_tolerance: float = 0.002
 
 
-def build_pipeline(params: TrainParams) -> tuple[FunctionTransformer, FeatureUnion, LinearSVC]:
-    normalizer = FunctionTransformer(normalize_many)
+def build_pipeline(params: TrainParams) -> tuple[Pipeline, FeatureUnion, LinearSVC]:
+    """The text preparation (``normalize``, then the name markers unless ``mark_names`` is off), the
+    feature blocks and the classifier, unfitted but for the preparation, which learns nothing."""
+    prepare = [("normalize", FunctionTransformer(normalize_many))]
+    if params.mark_names:
+        prepare.append(("names", NameMarker(names=read_names(OTHER_SERVICES)).fit()))
+    normalizer = Pipeline(prepare)  # normalizer.steps go into the fitted pipeline one by one
     features = FeatureUnion(
         [
             (
@@ -372,7 +385,7 @@ def fit(
     y_train = train_df["label"].to_numpy()
     texts = train_df["text"].tolist()
     x_train = features.fit_transform(normalizer.transform(texts))
-    steps = [("normalize", normalizer), ("features", features)]
+    steps = [*normalizer.steps, ("features", features)]
     cv = cross_validation(y_train, params) if val_df is None else None
     x_val = features.transform(normalizer.transform(val_df["text"].tolist())) if val_df is not None else None
     encoder_info = None

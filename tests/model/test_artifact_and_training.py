@@ -219,6 +219,22 @@ def test_scorer_shape_check_rejects_other_pipelines():
     assert not LinearScorer.supports(object())
 
 
+def test_scorer_takes_name_markers_and_no_other_step(domain_artifact):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from model.artifact import load_artifact
+    from model.names import NameMarker
+
+    pipeline, _ = load_artifact(domain_artifact)
+    names = [name for name, _ in pipeline.steps]
+    assert names == ["normalize", "names", "features", "clf"] and isinstance(pipeline.steps[1][1], NameMarker)
+    assert LinearScorer.supports(pipeline)
+    assert LinearScorer.supports(Pipeline([pipeline.steps[0], *pipeline.steps[2:]]))  # without markers
+    other = ("upper", FunctionTransformer(lambda docs: [d.upper() for d in docs]))
+    assert not LinearScorer.supports(Pipeline([pipeline.steps[0], other, *pipeline.steps[2:]]))
+
+
 def test_top_three_equals_a_stable_full_sort_with_ties():
     from model.router import top_three
 
