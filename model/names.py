@@ -14,6 +14,7 @@ parameter, so a fitted model keeps the list it was trained with.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,12 +22,13 @@ from pathlib import Path
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from model.providers import detect_provider
+from model.providers import provider_in_folded
 
 OTHER = "_other_"
 MAX_ENDING = 3  # letters a name of MIN_STEM letters or more may take after it (сбер -> сбера, приватбанку)
 MIN_STEM = 4
 _WORD = re.compile(r"\w+")
+_HEAD = operator.itemgetter(slice(0, MIN_STEM))
 
 
 def read_names(path: str | Path) -> tuple[str, ...]:
@@ -65,42 +67,51 @@ class NameMarker(TransformerMixin, BaseEstimator):
             if not isinstance(name, str) or not name.rstrip("="):
                 raise ValueError(f"names must be non-empty strings, got {name!r}")
             word = name.rstrip("=")
-            (stems if len(word) >= MIN_STEM and not name.endswith("=") else exact).add(word)
-        self.exact_ = frozenset(exact | stems)
-        self.stems_ = frozenset(stems)
-        # a word can match only if its first MIN_STEM - 1 letters start some name: one set look-up
-        # rejects almost every word of a message
-        self.heads_ = frozenset(w[: MIN_STEM - 1] for w in self.exact_)
+            exact.add(word)
+            if len(word) >= MIN_STEM and not name.endswith("="):
+                stems.add(word)
+        self.exact_ = frozenset(exact)  # every name matches itself
+        self.stems_ = frozenset(stems)  # these also with an ending
+        # a word can match a stem only if its first MIN_STEM letters start one: one set look-up per word,
+        # in C, rejects most messages
+        self.heads_ = frozenset(w[:MIN_STEM] for w in stems)
         return self
 
     def names_other(self, text: str) -> bool:
         """Whether ``text`` (normalised) names one of the other companies."""
-        heads, exact, stems = self.heads_, self.exact_, self.stems_
-        for word in _WORD.findall(text):
-            if word[: MIN_STEM - 1] not in heads:
-                continue
-            if word in exact:
-                return True
-            for cut in range(max(MIN_STEM, len(word) - MAX_ENDING), len(word)):
-                if word[:cut] in stems:
-                    return True
+        words = _WORD.findall(text)
+        if not self.exact_.isdisjoint(words):
+            return True
+        heads, stems = self.heads_, self.stems_
+        if heads.isdisjoint(map(_HEAD, words)):
+            return False
+        for word in words:
+            if len(word) > MIN_STEM and word[:MIN_STEM] in heads:
+                for cut in range(max(MIN_STEM, len(word) - MAX_ENDING), len(word)):
+                    if word[:cut] in stems:
+                        return True
         return False
 
-    def mark(self, text: str) -> str:
-        check_is_fitted(self, "heads_")
+    def _mark(self, text: str) -> str:
         marks = []
         if self.providers:
-            provider = detect_provider(text)
+            provider = provider_in_folded(text)
             if provider:
                 marks.append(f"_{provider}_")
-        if self.heads_ and self.names_other(text):
+        if self.exact_ and self.names_other(text):
             marks.append(OTHER)
         return " ".join([text, *marks]) if marks else text
+
+    def mark(self, text: str) -> str:
+        """``text`` (normalised) with its marker words, if any, appended."""
+        check_is_fitted(self, "exact_")
+        return self._mark(text)
 
     def transform(self, X: Iterable[str]) -> list[str]:
         if isinstance(X, str):
             raise ValueError("expected a list of texts, got a single string")
-        return [self.mark(t) for t in X]
+        check_is_fitted(self, "exact_")
+        return [self._mark(t) for t in X]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

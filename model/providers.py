@@ -49,7 +49,12 @@ _HINT = re.compile("qiwi|kiwi|киви|ківі|kivi|web|wеb|веб|вэб|veb|
 
 def detect_provider(text: str) -> str | None:
     """The provider named first in ``text``, or None when the text names none."""
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е").replace("ı", "i")
+    return provider_in_folded(unicodedata.normalize("NFKC", text).casefold().replace("ё", "е"))
+
+
+def provider_in_folded(folded: str) -> str | None:
+    """``detect_provider`` for a text already NFKC-normalised and case-folded (``normalize``'s output)."""
+    folded = folded.replace("ı", "i")
     m = _REGEX.search(folded) if _HINT.search(folded) else None
     return m.lastgroup if m else None
 
