@@ -39,15 +39,15 @@ _MAX_CHAR_N = 63 // _CHAR_BITS  # longest char n-gram whose key fits in an int64
 _RUN_PATTERNS = {r"(?u)\b\w+\b": 1, r"\b\w+\b": 1, r"(?u)\b\w\w+\b": 2, r"\b\w\w+\b": 2}
 
 
-def _codepoints(text: str) -> np.ndarray:
+def codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _encode(docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def encode_docs(docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The batch's code points, one text after another, and where each text starts (and the last ends)."""
     starts = np.zeros(len(docs) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, docs), dtype=np.int64, count=len(docs)), out=starts[1:])
-    return _codepoints("".join(docs)), starts
+    return codepoints("".join(docs)), starts
 
 
 class _Columns:
@@ -94,7 +94,7 @@ class _CharWb:
     def add_scores(
         self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray, scratch
     ) -> None:
-        cp, starts = _encode(docs)
+        cp, starts = encode_docs(docs)
         space = (cp <= 0x3000) & _SPACE[np.minimum(cp, 0x3000)]
         c = self.columns
         kernels.char_wb_scores(
@@ -115,7 +115,7 @@ class _Word:
         cols = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
         self.columns = _Columns(keys, cols, direct=self.base)  # unigrams (a token id each) in the table
         self.min_len = _RUN_PATTERNS[token_pattern]  # tokens are runs of this many word characters or more
-        self.chars = _codepoints("".join(tokens))  # the tokens' code points, for the kernel's token ids
+        self.chars = codepoints("".join(tokens))  # the tokens' code points, for the kernel's token ids
         self.bounds = np.zeros(len(tokens) + 1, dtype=np.int64)
         np.cumsum([len(t) for t in tokens], out=self.bounds[1:])
         self.slots = kernels.build_token_table(self.chars, self.bounds, kernels.table_size(len(tokens)))
@@ -136,7 +136,7 @@ class _Word:
     def add_scores(
         self, docs: Sequence[str], tfidf: FastTfidf, weights: np.ndarray, scale: float, out: np.ndarray, scratch
     ) -> None:
-        cp, starts = _encode(docs)
+        cp, starts = encode_docs(docs)
         c = self.columns
         kernels.word_scores(
             cp, kernels.word_characters(), starts, self.min_len, self.slots, self.chars, self.bounds, self.base,

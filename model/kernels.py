@@ -282,3 +282,30 @@ def word_scores(
                             nt += 1
                         counts[col] += 1
         _finish_row(out, d, counts, touched, nt, values, idf, sublinear, l2, weights, scale)
+
+
+@njit(cache=True, nogil=True)
+def names_found(cp, word, starts, slots, chars, bounds, stem, min_stem, max_ending):
+    """For each text (``starts`` as above): whether one of its runs of word characters is a name of the
+    token table (``build_token_table``), or starts with a name of at least ``min_stem`` characters that
+    ``stem`` allows an ending, followed by at most ``max_ending`` more (``model/names.py``)."""
+    found = np.zeros(len(starts) - 1, np.bool_)
+    for d in range(len(starts) - 1):
+        i, end = starts[d], starts[d + 1]
+        while i < end and not found[d]:
+            if not word[cp[i]]:
+                i += 1
+                continue
+            j = i
+            while j < end and word[cp[j]]:
+                j += 1
+            if _token_id(cp, i, j, slots, chars, bounds) != 0:
+                found[d] = True
+            else:
+                for cut in range(max(min_stem, j - i - max_ending), j - i):
+                    t = _token_id(cp, i, i + cut, slots, chars, bounds)
+                    if t != 0 and stem[t - 1]:
+                        found[d] = True
+                        break
+            i = j
+    return found

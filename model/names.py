@@ -8,27 +8,32 @@ to the normalised text: ``_qiwi_`` or ``_webmoney_`` for the provider the messag
 wallets, shops and services (``training/other_services.txt``), so the classifier learns one weight for
 each kind and applies it to every spelling and every listed name, frequent in training or not.
 
+The names are searched for by a compiled kernel (``kernels.names_found``: the runs of word characters,
+looked up in a table of the names), a batch at a time; ``tests/model/test_names.py`` checks it against
+a plain-Python statement of the rule.
+
 It runs between ``normalize`` and the vectorizers, in training and in serving alike; the list is a
 parameter, so a fitted model keeps the list it was trained with.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from model import kernels
+from model.features import codepoints, encode_docs
 from model.providers import provider_in_folded
 
 OTHER = "_other_"
 MAX_ENDING = 3  # letters a name of MIN_STEM letters or more may take after it (сбер -> сбера, приватбанку)
 MIN_STEM = 4
 _WORD = re.compile(r"\w+")
-_HEAD = operator.itemgetter(slice(0, MIN_STEM))
 
 
 def read_names(path: str | Path) -> tuple[str, ...]:
@@ -62,56 +67,51 @@ class NameMarker(TransformerMixin, BaseEstimator):
         self.providers = providers
 
     def fit(self, X=None, y=None):
-        exact, stems = set(), set()
+        words: dict[str, bool] = {}  # name -> whether it may take an ending
         for name in self.names:
             if not isinstance(name, str) or not name.rstrip("="):
                 raise ValueError(f"names must be non-empty strings, got {name!r}")
             word = name.rstrip("=")
-            exact.add(word)
+            words.setdefault(word, False)
             if len(word) >= MIN_STEM and not name.endswith("="):
-                stems.add(word)
-        self.exact_ = frozenset(exact)  # every name matches itself
-        self.stems_ = frozenset(stems)  # these also with an ending
-        # a word can match a stem only if its first MIN_STEM letters start one: one set look-up per word,
-        # in C, rejects most messages
-        self.heads_ = frozenset(w[:MIN_STEM] for w in stems)
+                words[word] = True
+        self.exact_ = frozenset(words)  # every name matches itself
+        self.stems_ = frozenset(w for w, stem in words.items() if stem)  # these also with an ending
+        # the compiled search's table (model/kernels.py): the names' code points, one after another
+        ordered = sorted(words)
+        self.chars_ = codepoints("".join(ordered))
+        self.bounds_ = np.zeros(len(ordered) + 1, dtype=np.int64)
+        np.cumsum([len(w) for w in ordered], out=self.bounds_[1:])
+        self.slots_ = kernels.build_token_table(self.chars_, self.bounds_, kernels.table_size(len(ordered)))
+        self.stem_ = np.array([words[w] for w in ordered], dtype=bool)
         return self
 
-    def names_other(self, text: str) -> bool:
-        """Whether ``text`` (normalised) names one of the other companies."""
-        words = _WORD.findall(text)
-        if not self.exact_.isdisjoint(words):
-            return True
-        heads, stems = self.heads_, self.stems_
-        if heads.isdisjoint(map(_HEAD, words)):
-            return False
-        for word in words:
-            if len(word) > MIN_STEM and word[:MIN_STEM] in heads:
-                for cut in range(max(MIN_STEM, len(word) - MAX_ENDING), len(word)):
-                    if word[:cut] in stems:
-                        return True
-        return False
-
-    def _mark(self, text: str) -> str:
-        marks = []
-        if self.providers:
-            provider = provider_in_folded(text)
-            if provider:
-                marks.append(f"_{provider}_")
-        if self.exact_ and self.names_other(text):
-            marks.append(OTHER)
-        return " ".join([text, *marks]) if marks else text
+    def names_other(self, docs: Sequence[str]) -> np.ndarray:
+        """For each text (normalised): whether it names one of the other companies."""
+        check_is_fitted(self, "exact_")
+        if not self.exact_ or not len(docs):
+            return np.zeros(len(docs), dtype=bool)
+        cp, starts = encode_docs(docs)
+        return kernels.names_found(
+            cp, kernels.word_characters(), starts, self.slots_, self.chars_, self.bounds_, self.stem_, MIN_STEM, MAX_ENDING
+        )
 
     def mark(self, text: str) -> str:
         """``text`` (normalised) with its marker words, if any, appended."""
-        check_is_fitted(self, "exact_")
-        return self._mark(text)
+        return self.transform([text])[0]
 
     def transform(self, X: Iterable[str]) -> list[str]:
         if isinstance(X, str):
             raise ValueError("expected a list of texts, got a single string")
-        check_is_fitted(self, "exact_")
-        return [self._mark(t) for t in X]
+        docs = X if isinstance(X, list) else list(X)
+        other = self.names_other(docs)
+        out = []
+        for text, named in zip(docs, other.tolist()):
+            provider = provider_in_folded(text) if self.providers else None
+            if provider:
+                text = f"{text} _{provider}_"
+            out.append(f"{text} {OTHER}" if named else text)
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

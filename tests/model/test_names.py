@@ -3,7 +3,10 @@ classifier reads beside the n-grams; a well-behaved scikit-learn transformer."""
 
 from __future__ import annotations
 
+import re
+
 import joblib
+import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import (
     check_estimator_repr,
@@ -13,7 +16,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from model.names import OTHER, NameMarker, read_names
+from model.names import MAX_ENDING, MIN_STEM, OTHER, NameMarker, read_names
 from model.normalize import normalize
 from training.train import OTHER_SERVICES
 
@@ -23,6 +26,21 @@ SHIPPED = read_names(OTHER_SERVICES)
 @pytest.fixture(scope="module")
 def marker() -> NameMarker:
     return NameMarker(names=SHIPPED).fit()
+
+
+def names_other(names, text: str) -> bool:
+    """The rule, in plain Python: a run of word characters equal to a name, or to a name of MIN_STEM
+    letters or more (not ending in "=") followed by at most MAX_ENDING more characters."""
+    exact = {n.rstrip("=") for n in names}
+    stems = {n for n in names if len(n) >= MIN_STEM and not n.endswith("=")}
+    for word in re.findall(r"\w+", text):
+        if word in exact or any(word[:cut] in stems for cut in range(max(MIN_STEM, len(word) - MAX_ENDING), len(word))):
+            return True
+    return False
+
+
+def named(m: NameMarker, text: str) -> bool:
+    return bool(m.names_other([text])[0])
 
 
 @parametrize_with_checks([NameMarker(names=("сбер",))])
@@ -64,10 +82,10 @@ def test_marks(marker, text, marks):
 
 def test_exact_only_and_endings():
     m = NameMarker(names=("wise=", "privat=", "sber", "okx")).fit()
-    assert m.names_other("wise perevod") and not m.names_other("wisely")
-    assert m.names_other("privat") and not m.names_other("private")
-    assert m.names_other("sbera") and m.names_other("sberbank") is False  # "bank" is four letters
-    assert m.names_other("okx") and not m.names_other("okxa")
+    assert named(m, "wise perevod") and not named(m, "wisely")
+    assert named(m, "privat") and not named(m, "private")
+    assert named(m, "sbera") and not named(m, "sberbank")  # "bank" is four letters
+    assert named(m, "okx") and not named(m, "okxa")
     assert NameMarker(names=()).fit().transform(["сбер"]) == ["сбер"]
     assert NameMarker(names=("сбер",), providers=False).fit().transform(["киви сбер"]) == [f"киви сбер {OTHER}"]
 
@@ -78,9 +96,27 @@ def test_the_shipped_list(marker):
     common = (
         "мир мира моно открытие розетка стимул приватний private wise wisely humor contact trust sense visa apple google сбп дія"
     )
-    assert [w for w in common.split() if w != "wise" and marker.names_other(w)] == []
+    assert [w for w in common.split() if w != "wise" and named(marker, w)] == []
     # the list names no provider: those get their own markers
-    assert not any(marker.names_other(w) for w in ["qiwi", "киви", "webmoney", "вебмани", "keeper", "wmid"])
+    assert not marker.names_other(["qiwi", "киви", "webmoney", "вебмани", "keeper", "wmid"]).any()
+
+
+def test_compiled_search_equals_the_rule(marker, questions):
+    docs = [normalize(t) for t in questions["text"]]
+    found = marker.names_other(docs)
+    assert found.tolist() == [names_other(SHIPPED, d) for d in docs]
+    assert 1000 < found.sum() < len(docs) / 4  # the data names other companies, in a minority of messages
+    # words at the ends of texts, names as prefixes of longer words, inside words, between non-word
+    # characters of several scripts, an underscore (a word character), digits, a name split by a text boundary
+    names = ("сбер", "втб=", "kaspi", "ab_cd", "x1y2")
+    tricky = [
+        "сбер", "сбе", "сберр", "сбер123", "сбербан", "сбербанк", "_сбер", "сбер_", "(сбер)", "«втб»", "втб.", "втбб", "нсбер",
+        "kaspi\u00a0gold", "kaspigo", "kaspi·bank", "ab_cd", "ab_cde", "ab cd", "x1y2z", "x1y2", "", " ", "\u0301сбер", "сбер\u0301",
+    ]  # fmt: skip
+    small = NameMarker(names=names).fit()
+    assert small.names_other(tricky).tolist() == [names_other(names, t) for t in tricky]
+    assert small.names_other(["сб", "ер сбер"]).tolist() == [False, True]
+    assert NameMarker(names=()).fit().names_other(["сбер"]).tolist() == [False]
 
 
 def test_read_names_rejects_malformed_lines(tmp_path):
@@ -102,3 +138,5 @@ def test_input_checks_and_pickling(marker, tmp_path):
     again = joblib.load(tmp_path / "m.joblib")
     texts = [normalize(t) for t in ["со Сбера на Киви", "ничего", "kaspi gold"]]
     assert again.transform(texts) == marker.transform(texts) == [f"{texts[0]} _qiwi_ {OTHER}", texts[1], f"{texts[2]} {OTHER}"]
+    assert marker.transform(iter(texts)) == marker.transform(texts) and marker.transform([]) == []
+    assert np.array_equal(again.names_other(texts), [True, False, True])
