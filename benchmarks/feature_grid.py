@@ -41,6 +41,7 @@ GRID = {
     "word 1-3": {"word_ngrams": (1, 3)},
     "C 0.5": {"C": 0.5},
     "C 2": {"C": 2.0},
+    "no name markers": {"mark_names": False},  # without model/names.py's marker words
 }
 
 
