@@ -220,6 +220,17 @@ def _token_id(cp, a, b, slots, chars, bounds):
         i = (i + 1) & mask
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _word_run(cp, word, i, end):
+    """The next run of word characters in ``cp[i:end]``: (start, stop), start == end when there is none."""
+    while i < end and not word[cp[i]]:
+        i += 1
+    j = i
+    while j < end and word[cp[j]]:
+        j += 1
+    return i, j
+
+
 @njit(cache=True, nogil=True)
 def word_scores(
     cp,
@@ -254,13 +265,10 @@ def word_scores(
     for d in range(len(starts) - 1):
         n_tokens = 0
         i, end = starts[d], starts[d + 1]
-        while i < end:
-            if not word[cp[i]]:
-                i += 1
-                continue
-            j = i
-            while j < end and word[cp[j]]:
-                j += 1
+        while True:
+            i, j = _word_run(cp, word, i, end)
+            if i == end:
+                break
             if j - i >= min_len:
                 ids[n_tokens] = _token_id(cp, i, j, slots, chars, bounds)
                 n_tokens += 1
@@ -292,13 +300,10 @@ def names_found(cp, word, starts, slots, chars, bounds, stem, min_stem, max_endi
     found = np.zeros(len(starts) - 1, np.bool_)
     for d in range(len(starts) - 1):
         i, end = starts[d], starts[d + 1]
-        while i < end and not found[d]:
-            if not word[cp[i]]:
-                i += 1
-                continue
-            j = i
-            while j < end and word[cp[j]]:
-                j += 1
+        while not found[d]:
+            i, j = _word_run(cp, word, i, end)
+            if i == end:
+                break
             if _token_id(cp, i, j, slots, chars, bounds) != 0:
                 found[d] = True
             else:
