@@ -31,7 +31,7 @@ from model.features import codepoints, encode_docs
 from model.providers import provider_in_folded
 
 OTHER = "_other_"
-MAX_ENDING = 3  # letters a name of MIN_STEM letters or more may take after it (сбер -> сбера, приватбанку)
+MAX_ENDING = 3  # characters a name of MIN_STEM or more may take after it (сбер -> сбера, приватбанку)
 MIN_STEM = 4
 _WORD = re.compile(r"\w+")
 
@@ -56,8 +56,9 @@ class NameMarker(TransformerMixin, BaseEstimator):
     ----------
     names : tuple of str, default=()
         Other companies' names, lower case, as ``read_names`` returns them: a word matches a name equal
-        to it, or one of ``MIN_STEM`` letters or more that it starts with, followed by at most
-        ``MAX_ENDING`` letters; a name ending in ``=`` matches only itself.
+        to it, or one of ``MIN_STEM`` characters or more that it starts with, followed by at most
+        ``MAX_ENDING`` more word characters; a name ending in ``=`` matches only itself. A word is a
+        run of word characters (``re``'s ``\\w``).
     providers : bool, default=True
         Whether to mark the provider the text names (``_qiwi_``, ``_webmoney_``).
     """
