@@ -39,7 +39,7 @@ _MAX_CHAR_N = 63 // _CHAR_BITS  # longest char n-gram whose key fits in an int64
 _RUN_PATTERNS = {r"(?u)\b\w+\b": 1, r"\b\w+\b": 1, r"(?u)\b\w\w+\b": 2, r"\b\w\w+\b": 2}
 
 
-def codepoints(text: str) -> np.ndarray:
+def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
@@ -47,7 +47,16 @@ def encode_docs(docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The batch's code points, one text after another, and where each text starts (and the last ends)."""
     starts = np.zeros(len(docs) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, docs), dtype=np.int64, count=len(docs)), out=starts[1:])
-    return codepoints("".join(docs)), starts
+    return _codepoints("".join(docs)), starts
+
+
+def token_table(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernels' table of ``tokens`` (id t + 1 for ``tokens[t]``): their code points one after another,
+    where each starts (and the last ends), and the hash slots of ``kernels.build_token_table``."""
+    chars = _codepoints("".join(tokens))
+    bounds = np.zeros(len(tokens) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in tokens], out=bounds[1:])
+    return chars, bounds, kernels.build_token_table(chars, bounds, kernels.table_size(len(tokens)))
 
 
 class _Columns:
@@ -115,10 +124,7 @@ class _Word:
         cols = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
         self.columns = _Columns(keys, cols, direct=self.base)  # unigrams (a token id each) in the table
         self.min_len = _RUN_PATTERNS[token_pattern]  # tokens are runs of this many word characters or more
-        self.chars = codepoints("".join(tokens))  # the tokens' code points, for the kernel's token ids
-        self.bounds = np.zeros(len(tokens) + 1, dtype=np.int64)
-        np.cumsum([len(t) for t in tokens], out=self.bounds[1:])
-        self.slots = kernels.build_token_table(self.chars, self.bounds, kernels.table_size(len(tokens)))
+        self.chars, self.bounds, self.slots = token_table(tokens)  # for the kernel's token ids
 
     @staticmethod
     def fits(vocabulary: dict[str, int], ngram_range: tuple[int, int], token_pattern: str) -> bool:

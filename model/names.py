@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from model import kernels
-from model.features import codepoints, encode_docs
+from model.features import encode_docs, token_table
 from model.providers import provider_in_folded
 
 OTHER = "_other_"
@@ -76,21 +76,17 @@ class NameMarker(TransformerMixin, BaseEstimator):
             words.setdefault(word, False)
             if len(word) >= MIN_STEM and not name.endswith("="):
                 words[word] = True
-        self.exact_ = frozenset(words)  # every name matches itself
-        self.stems_ = frozenset(w for w, stem in words.items() if stem)  # these also with an ending
-        # the compiled search's table (model/kernels.py): the names' code points, one after another
+        # the compiled search's table (model/kernels.py): every name matches itself, those with stem_ also
+        # with an ending
         ordered = sorted(words)
-        self.chars_ = codepoints("".join(ordered))
-        self.bounds_ = np.zeros(len(ordered) + 1, dtype=np.int64)
-        np.cumsum([len(w) for w in ordered], out=self.bounds_[1:])
-        self.slots_ = kernels.build_token_table(self.chars_, self.bounds_, kernels.table_size(len(ordered)))
+        self.chars_, self.bounds_, self.slots_ = token_table(ordered)
         self.stem_ = np.array([words[w] for w in ordered], dtype=bool)
         return self
 
     def names_other(self, docs: Sequence[str]) -> np.ndarray:
         """For each text (normalised): whether it names one of the other companies."""
-        check_is_fitted(self, "exact_")
-        if not self.exact_ or not len(docs):
+        check_is_fitted(self, "stem_")
+        if not len(self.stem_) or not len(docs):
             return np.zeros(len(docs), dtype=bool)
         cp, starts = encode_docs(docs)
         return kernels.names_found(
