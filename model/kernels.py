@@ -14,6 +14,9 @@ The n-grams are those of scikit-learn's analyzers (as a multiset; the order diff
 - ``word`` with the token pattern ``\\b\\w+\\b`` (or ``\\b\\w\\w+\\b``): runs of word characters (of
   ``min_len`` characters at least) as ``re`` defines them (``word_characters``), then their n-grams.
 
+``piece_sums`` serves the word-piece vector block (``model/pieces.py``): the same runs of word
+characters, each cut greedily into the longest pieces of a table, their vectors summed.
+
 A text's counts are summed in the order the n-grams are first seen, not in column order as scipy's
 product does: the scores agree with ``transform(docs) @ weights`` to float rounding (1e-15 relative on
 real data; ``tests/model/test_kernels.py`` checks it at 1e-12 on real and adversarial texts).
@@ -314,3 +317,64 @@ def names_found(cp, word, starts, slots, chars, bounds, stem, min_stem, max_endi
                         break
             i = j
     return found
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_piece(buf, p, size, longest, slots, chars, bounds):
+    """The longest piece of the token table at ``buf[p:size]``: (its id, where it ends); id 0 when no
+    piece starts there."""
+    e = min(size, p + longest)
+    while e > p:
+        t = _token_id(buf, p, e, slots, chars, bounds)
+        if t != 0:
+            return t, e
+        e -= 1
+    return 0, p + 1
+
+
+@njit(cache=True, nogil=True)
+def piece_sums(cp, word, starts, prefix, slots, chars, bounds, longest, vectors, projected, scale, sums, out):
+    """``sums[d]`` += the vectors of doc d's word pieces (``starts`` as above): each run of word
+    characters, with the code point ``prefix`` before it, is cut from left to right into the longest
+    pieces of the token table (``build_token_table``; ``vectors[t]`` is piece t's, none longer than
+    ``longest``); a character that no piece starts with is skipped.
+
+    With ``projected`` (each piece's vector times the classes' weights: pieces x classes) also
+    ``out[d] += scale / |sums[d]| * (sum of the pieces' projected rows)``, the classes' scores of the
+    unit-length sum, without a product per text; ``projected`` with no columns skips that."""
+    n_rows = len(starts) - 1
+    longest_text = 0
+    for d in range(n_rows):
+        longest_text = max(longest_text, starts[d + 1] - starts[d])
+    buf = np.empty(longest_text + 1, cp.dtype)  # prefix + one word
+    dim, classes = vectors.shape[1], projected.shape[1]
+    row_scores = np.empty(classes)
+    for d in range(n_rows):
+        row_scores[:] = 0.0
+        i, end = starts[d], starts[d + 1]
+        while True:
+            i, j = _word_run(cp, word, i, end)
+            if i == end:
+                break
+            size = j - i + 1
+            buf[0] = prefix
+            buf[1:size] = cp[i:j]
+            p = 0
+            while p < size:
+                t, p = _next_piece(buf, p, size, longest, slots, chars, bounds)
+                if t != 0:
+                    v = vectors[t - 1]
+                    for k in range(dim):
+                        sums[d, k] += v[k]
+                    q = projected[t - 1]
+                    for k in range(classes):
+                        row_scores[k] += q[k]
+            i = j
+        if classes:
+            norm2 = 0.0
+            for k in range(dim):
+                norm2 += sums[d, k] * sums[d, k]
+            if norm2 > 0.0:
+                a = scale / np.sqrt(norm2)
+                for k in range(classes):
+                    out[d, k] += a * row_scores[k]

@@ -23,12 +23,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from model import kernels
 from model.features import encode_docs, token_table
 from model.providers import provider_in_folded
+from model.text import TextTransformer
 
 OTHER = "_other_"
 MAX_ENDING = 3  # characters a name of MIN_STEM or more may take after it (сбер -> сбера, приватбанку)
@@ -49,7 +49,7 @@ def read_names(path: str | Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-class NameMarker(TransformerMixin, BaseEstimator):
+class NameMarker(TextTransformer):
     """Normalised texts -> the same texts with a marker word for each kind of name they contain.
 
     Parameters
@@ -109,10 +109,3 @@ class NameMarker(TransformerMixin, BaseEstimator):
                 text = f"{text} _{provider}_"
             out.append(f"{text} {OTHER}" if named else text)
         return out
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.requires_fit = True
-        return tags

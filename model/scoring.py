@@ -1,6 +1,7 @@
 """Probabilities from the fitted pipeline, fast for one question as for many.
 
-The training pipeline is ``normalize -> [NameMarker] -> FeatureUnion(TfidfVectorizer, ...) -> CalibratedClassifierCV``
+The training pipeline is ``normalize -> [NameMarker] -> FeatureUnion(TfidfVectorizer, ..., [PieceEmbedding]) ->
+CalibratedClassifierCV``
 (a frozen ``LinearSVC`` with temperature scaling). Calling ``predict_proba`` on it for one question
 costs far more than the arithmetic: sparse-matrix set-up in every vectorizer and, above all,
 ``decision_function`` multiplying a 1-row sparse matrix by the transposed dense ``coef_``, which
@@ -15,6 +16,10 @@ batch of millions. The kernels release the GIL, so a batch's slices run on ``thr
 (default: every core, up to 4; the scores do not depend on it, bit for bit). Otherwise a question (under
 ``BATCH_ROWS`` texts) costs a dictionary look-up per n-gram and a gather of the matching weight rows
 (the row path, which ``explain`` uses too), and a batch the sparse matrix and scipy's product.
+
+The word-piece vector block (``model/pieces.py``), when a model has one, has its own kernel: it adds
+each piece's vector times the block's weights (a pieces x classes table made at load), over the
+length of the text's sum of vectors.
 
 It reproduces ``pipeline.predict_proba`` to float precision; ``tests/model`` checks that on real
 data. Pipelines of another shape fall back to ``PipelineScorer`` (plain ``predict_proba``).
@@ -43,6 +48,7 @@ from sklearn.svm import LinearSVC
 from model.features import FastTfidf
 from model.names import NameMarker
 from model.normalize import normalize, normalize_many
+from model.pieces import PieceEmbedding
 
 BATCH_ROWS = 8  # without kernels for every block: from this many texts on, the sparse product instead of row by row
 BLOCK_ROWS = 1024  # rows scored at once: a slice of the batch (bounds the temporary memory; the unit of threads)
@@ -131,11 +137,45 @@ class _Block:
             scores *= self.weight
         out += scores
 
-    def counts(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The columns of ``text``'s n-grams in the vocabulary and their counts (one text: the row path)."""
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The (prepared) text's non-zero features: their columns in the whole feature space (this block's
+        n-grams in its vocabulary) and values, ``weight`` included (one text: the row path)."""
         pairs = [(self.vocabulary[g], c) for g, c in Counter(self.analyzer(text)).items() if g in self.vocabulary]
         pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
-        return pairs[:, 0], pairs[:, 1].astype(np.float64)
+        idx, v = pairs[:, 0], pairs[:, 1].astype(np.float64)
+        if not len(idx):
+            return idx, v
+        if self.sublinear:
+            v = np.log(v) + 1.0
+        v *= self.idf[idx]
+        v *= self.weight / np.sqrt(v @ v)
+        return idx + self.offset, v
+
+
+class _PieceBlock:
+    """The word-piece vector block (``model/pieces.py``): dense, scored by its own kernel against the
+    pieces' vectors times the classifier's weights (``projected``, pieces x classes, made once per load)."""
+
+    fast = True
+
+    def __init__(self, embedding: PieceEmbedding, offset: int, weight: float, weights: np.ndarray):
+        self.embedding = embedding
+        self.offset = offset
+        self.weight = weight  # the FeatureUnion's weight of the block (the embedding's own is its ``weight``)
+        self.weights = weights  # this block's rows of the classifier's (features x classes) weights (a view)
+        self.projected = embedding.projection(weights)
+
+    @property
+    def vectorizer(self) -> PieceEmbedding:
+        return self.embedding
+
+    def add_scores(self, docs: list[str], out: np.ndarray) -> None:
+        self.embedding.add_scores(docs, self.projected, self.weight, out)
+
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        v = self.embedding.embed([text])[0] * self.weight
+        idx = np.flatnonzero(v)
+        return idx + self.offset, v[idx]
 
 
 class LinearScorer:
@@ -151,9 +191,16 @@ class LinearScorer:
         svc = cc.estimator.estimator if isinstance(cc.estimator, FrozenEstimator) else cc.estimator
         weights = features.transformer_weights or {}
         self.weights_by_feature = np.ascontiguousarray(svc.coef_.T, dtype=np.float64)  # (features, classes or 1)
-        blocks, offset = [], 0
+        blocks: list[_Block | _PieceBlock] = []
+        offset = 0
         for name, vec in features.transformer_list:
-            size, weight = len(vec.vocabulary_), float(weights.get(name, 1.0))
+            weight = float(weights.get(name, 1.0))
+            if isinstance(vec, PieceEmbedding):
+                size = vec.vectors_.shape[1]
+                blocks.append(_PieceBlock(vec, offset, weight, self.weights_by_feature[offset : offset + size]))
+                offset += size
+                continue
+            size = len(vec.vocabulary_)
             blocks.append(
                 _Block(
                     analyzer=vec.build_analyzer(),
@@ -186,7 +233,8 @@ class LinearScorer:
         est = clf.calibrated_classifiers_[0].estimator
         est = est.estimator if isinstance(est, FrozenEstimator) else est
         vecs_ok = all(
-            isinstance(v, TfidfVectorizer) and v.norm == "l2" and v.use_idf and not v.lowercase for _, v in feats.transformer_list
+            isinstance(v, PieceEmbedding) or (isinstance(v, TfidfVectorizer) and v.norm == "l2" and v.use_idf and not v.lowercase)
+            for _, v in feats.transformer_list
         )
         first_func = getattr(pipeline.steps[0][1], "func", None)
         between = [step for _, step in pipeline.steps[1:-2]]
@@ -205,20 +253,17 @@ class LinearScorer:
             docs = marker.transform(docs)
         return docs
 
-    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def _row(self, text: str, dense: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """One text's non-zero features and values; ``dense``: with the word-piece block's."""
         norm = normalize(text)
         for marker in self.markers:
             norm = marker.mark(norm)
         cols, vals = [], []
         for b in self.blocks:
-            idx, v = b.counts(norm)
-            if not len(idx):
+            if isinstance(b, _PieceBlock) and not dense:
                 continue
-            if b.sublinear:
-                v = np.log(v) + 1.0
-            v *= b.idf[idx]
-            v *= b.weight / np.sqrt(v @ v)
-            cols.append(idx + b.offset)
+            idx, v = b.row(norm)
+            cols.append(idx)
             vals.append(v)
         if not cols:
             return np.empty(0, dtype=np.int64), np.empty(0)
@@ -258,8 +303,9 @@ class LinearScorer:
         return self._feature_names
 
     def explain(self, text: str, class_index: int, top: int = 10) -> list[dict]:
-        """The n-grams that pushed ``text`` towards class ``class_index`` most, with their weights."""
-        cols, vals = self._row(text)
+        """The n-grams that pushed ``text`` towards class ``class_index`` most, with their weights (the
+        word-piece vector block's dimensions name no n-gram and are left out)."""
+        cols, vals = self._row(text, dense=False)
         if not len(cols):
             return []
         w = self.weights_by_feature

@@ -15,6 +15,12 @@ for tuning the reject threshold and the ambiguity margin (never test data):
   split (``python -m benchmarks.cv_procedure``).
   (The TF-IDF vocabulary and idf come from all training rows, folds included: unsupervised statistics.)
 
+A dense block of static word-piece vectors (``model/pieces.py``: WordLlama's, for words no training
+message had) joins the TF-IDF blocks when validation data want it (``add_pieces``): its weight is
+chosen from ``piece_weights`` (0, no block, included) by the SVM's macro-F1 on validation data (out of
+fold without ``--val``). The English public benchmarks take it; the Russian and Ukrainian domain data
+do not.
+
 With ``TrainParams(encoder=...)`` (``qrouter train --encoder``) a sentence-embedding block joins the
 TF-IDF ones (``add_encoder``; ``model/encoder.py``), and the artifact becomes a ``Cascade``: the plain
 TF-IDF model answers every question it is sure of, and the encoder model only those under a confidence
@@ -31,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -46,6 +53,7 @@ from model.artifact import read_manifest, save_artifact
 from model.encoder import SentenceEncoder, package_version
 from model.names import NameMarker, read_names
 from model.normalize import normalize_many
+from model.pieces import PieceEmbedding
 from model.scoring import Cascade, escalated, temperature, temperature_softmax
 from training.data import DataError, check_trainable, data_sha256
 
@@ -70,6 +78,10 @@ class TrainParams:
     # with the encoder: how much validation macro-F1 the cascade may give up against the encoder model
     # alone for sending fewer questions to it
     cascade_tolerance: float = 0.002
+    # scales of the word-piece vector block (model/pieces.py) to choose from on validation data; 0: no block
+    # (0 on the domain data, whose Russian and Ukrainian the English-centred vectors do not serve; 1.5 on the
+    # English public benchmarks; a third candidate, 0.75, took CLINC150 training from 22 to 28 s)
+    piece_weights: tuple[float, ...] = (0.0, 1.5)
 
 
 def build_pipeline(params: TrainParams) -> tuple[Pipeline, FeatureUnion, LinearSVC]:
@@ -253,6 +265,86 @@ def validation_metrics(y: np.ndarray, pred: np.ndarray, oos_label: str | None) -
     return m
 
 
+def stack(x: sparse.csr_matrix, block: np.ndarray, weight: float) -> sparse.csr_matrix:
+    """The sparse features with a dense block beside them, scaled by ``weight`` (0: without the block)."""
+    return x if weight == 0 else sparse.hstack([x, sparse.csr_matrix(block * weight)], format="csr")
+
+
+def choose_weight(
+    candidates: tuple[float, ...],
+    svc: LinearSVC,
+    x_train: sparse.csr_matrix,
+    block: np.ndarray,
+    y_train: np.ndarray,
+    val: tuple[sparse.csr_matrix, np.ndarray, np.ndarray] | None,
+    cv: StratifiedKFold | None,
+) -> tuple[float, dict[float, float], LinearSVC | None]:
+    """The scale of a dense block (rows of unit length) beside the sparse features: the candidate with
+    the best macro-F1 of the SVM's own answers on validation data ``val`` (features, block, labels), or
+    out of fold with ``cv`` without it; ties to the smaller. The block is computed once; each candidate
+    only rescales it. The fits run in worker processes, one per core: not on threads, though liblinear
+    releases the GIL, because scikit-learn's liblinear draws from one process-wide random generator,
+    which threads would share (the seeded fits would then differ from run to run). Returns the weight,
+    the scores and, with ``val``, the SVM fitted with that weight on all of ``x_train``."""
+    heavy_first = sorted(candidates, reverse=True)  # a heavier block fits slower: start those first
+    if val is None:
+        folds = list(cv.split(x_train, y_train))
+        jobs = [(w, train, test) for w in heavy_first for train, test in folds]
+    else:
+        jobs = [(w, None, None) for w in heavy_first]
+
+    def fit_one(w: float, train: np.ndarray | None, test: np.ndarray | None):
+        x = stack(x_train, block, w)
+        if test is not None:  # a fold: its answers only (a fitted SVM is tens of MB to send back)
+            return None, clone(svc).fit(x[train], y_train[train]).predict(x[test])
+        model = clone(svc).fit(x, y_train)
+        return model, model.predict(stack(val[0], val[1], w))
+
+    results = Parallel(n_jobs=-1)(delayed(fit_one)(*job) for job in jobs)
+    scores, fitted = {}, {}
+    for w in candidates:
+        mine = [(job, res) for job, res in zip(jobs, results) if job[0] == w]
+        if val is None:
+            pred = np.empty(len(y_train), dtype=y_train.dtype)
+            for (_, _, test), (_, p) in mine:
+                pred[test] = p
+            scores[w] = f1_score(y_train, pred, average="macro")
+        else:
+            ((_, (model, p)),) = mine
+            scores[w], fitted[w] = f1_score(val[2], p, average="macro"), model
+    weight = max(candidates, key=lambda w: (round(scores[w], 6), -w))
+    return weight, scores, fitted.get(weight)
+
+
+def add_pieces(
+    params: TrainParams,
+    features: FeatureUnion,
+    docs: list[str],
+    x_train: sparse.csr_matrix,
+    y_train: np.ndarray,
+    val: tuple[list[str], sparse.csr_matrix, np.ndarray] | None,
+    cv: StratifiedKFold | None,
+    svc: LinearSVC,
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix | None, dict[str, Any], LinearSVC | None]:
+    """Add the word-piece vector block (``model/pieces.py``) to the fitted ``features`` if validation data
+    choose a weight above 0 for it from ``params.piece_weights`` (``choose_weight``). ``docs``: the
+    prepared (normalised, marked) training texts; ``val``: validation texts (prepared), features, labels.
+    Returns the features of the training and validation rows, a description, and with ``val`` the SVM
+    fitted on the training rows' features (as ``calibrate`` would fit it)."""
+    pieces = PieceEmbedding().fit()
+    block = pieces.transform(docs)
+    block_val = pieces.transform(val[0]) if val is not None else None
+    weight, scores, fitted = choose_weight(
+        params.piece_weights, svc, x_train, block, y_train, (val[1], block_val, val[2]) if val is not None else None, cv
+    )
+    info = {**pieces.source_, "weight": weight, "macro_f1_by_weight": {str(w): round(float(v), 4) for w, v in scores.items()}}
+    if not weight:
+        return x_train, val[1] if val is not None else None, info, fitted
+    pieces.set_params(weight=weight)
+    features.transformer_list.append(("pieces", pieces))
+    return stack(x_train, block, weight), stack(val[1], block_val, weight) if val is not None else None, info, fitted
+
+
 def add_encoder(
     params: TrainParams,
     steps: list[tuple[str, Any]],
@@ -268,26 +360,13 @@ def add_encoder(
 
     The encoder reads the raw texts (it was trained on natural text; the placeholders and case folding
     of ``normalize`` serve the n-grams): the features become ``FeatureUnion([tfidf pipeline, encoder])``.
-    Texts are embedded once; each candidate weight only rescales the block. The weight with the best
-    macro-F1 of the SVM's own answers on validation (out-of-fold without ``--val``) wins, ties to the
-    smaller.
+    The weight comes from ``params.encoder_weights`` by ``choose_weight``.
     """
     encoder = SentenceEncoder(model=params.encoder).fit(texts)
     emb = encoder.transform(texts)
     emb_val = encoder.transform(val_df["text"].tolist()) if val_df is not None else None
-
-    def stack(x, e, w):
-        return sparse.hstack([x, sparse.csr_matrix(e * w)], format="csr")
-
-    scores = {}
-    for w in params.encoder_weights:
-        if val_df is None:
-            pred = cross_val_predict(clone(svc), stack(x_train, emb, w), y_train, cv=cv)
-            scores[w] = f1_score(y_train, pred, average="macro")
-        else:
-            pred = clone(svc).fit(stack(x_train, emb, w), y_train).predict(stack(x_val, emb_val, w))
-            scores[w] = f1_score(val_df["label"].to_numpy(), pred, average="macro")
-    weight = max(params.encoder_weights, key=lambda w: (round(scores[w], 6), -w))
+    val = (x_val, emb_val, val_df["label"].to_numpy()) if val_df is not None else None
+    weight, scores, _ = choose_weight(params.encoder_weights, svc, x_train, emb, y_train, val, cv)
     encoder.set_params(weight=weight)
     features = FeatureUnion([("tfidf", Pipeline(steps)), ("encoder", encoder)])
     info = {
@@ -312,9 +391,11 @@ def calibrate(
     val_df: pd.DataFrame | None,
     x_val: sparse.csr_matrix | None,
     cv: StratifiedKFold | None,
+    fitted: LinearSVC | None = None,
 ) -> tuple[CalibratedClassifierCV, np.ndarray, np.ndarray, dict[str, Any]]:
     """The calibrated classifier, its probabilities on validation data (out-of-fold without ``val_df``),
-    the validation labels and a description of that validation."""
+    the validation labels and a description of that validation. ``fitted``: with ``val_df``, ``svc``
+    already fitted on ``x_train`` (not fitted again)."""
     if val_df is None:
         calibrated = CalibratedClassifierCV(svc, method="temperature", cv=cv, ensemble=False).fit(x_train, y_train)
         # the same folds again for the out-of-fold scores the calibrator was fitted on, to tune thresholds with
@@ -326,7 +407,7 @@ def calibrate(
             y_train.astype(str),
             {"method": f"{cv.get_n_splits()}-fold cross-validation", "rows": int(len(y_train))},
         )
-    svc.fit(x_train, y_train)
+    svc = fitted if fitted is not None else svc.fit(x_train, y_train)
     # the SVM is frozen, so the folds only regroup identical predictions: cv=2 is exact and allows small val sets
     calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(x_val, val_df["label"].to_numpy())
     validation = {"method": "held-out", "rows": int(len(val_df)), "sha256": data_sha256(val_df)}
@@ -384,20 +465,28 @@ def fit(
     normalizer, features, svc = build_pipeline(params)
     y_train = train_df["label"].to_numpy()
     texts = train_df["text"].tolist()
-    x_train = features.fit_transform(normalizer.transform(texts))
-    steps = [*normalizer.steps, ("features", features)]
+    docs = normalizer.transform(texts)
+    x_train = features.fit_transform(docs)
     cv = cross_validation(y_train, params) if val_df is None else None
-    x_val = features.transform(normalizer.transform(val_df["text"].tolist())) if val_df is not None else None
+    docs_val = normalizer.transform(val_df["text"].tolist()) if val_df is not None else None
+    x_val = features.transform(docs_val) if val_df is not None else None
+    pieces_info, fitted = None, None
+    if any(params.piece_weights):
+        val = (docs_val, x_val, val_df["label"].to_numpy()) if val_df is not None else None
+        x_train, x_val, pieces_info, fitted = add_pieces(params, features, docs, x_train, y_train, val, cv, svc)
+    steps = [*normalizer.steps, ("features", features)]
     encoder_info = None
     fast_steps, x_fast, x_fast_val = list(steps), x_train, x_val
     if params.encoder:
         steps, x_train, x_val, encoder_info = add_encoder(params, steps, texts, x_train, y_train, val_df, x_val, cv, svc)
-    calibrated, proba, y_val, validation = calibrate(clone(svc), x_train, y_train, val_df, x_val, cv)
+    calibrated, proba, y_val, validation = calibrate(
+        clone(svc), x_train, y_train, val_df, x_val, cv, None if params.encoder else fitted
+    )
     pipeline: Pipeline | Cascade = Pipeline([*steps, ("clf", calibrated)])
     labels = np.asarray(calibrated.classes_).astype(str)
     cascade_info = None
     if params.encoder:  # the TF-IDF model alone answers what it is sure of; the encoder model the rest
-        fast, fast_proba, _, _ = calibrate(clone(svc), x_fast, y_train, val_df, x_fast_val, cv)
+        fast, fast_proba, _, _ = calibrate(clone(svc), x_fast, y_train, val_df, x_fast_val, cv, fitted)
         cascade_info = tune_cascade(y_val, fast_proba, proba, labels, params.cascade_tolerance)
         proba = cascade_answers(fast_proba, proba, cascade_info["threshold"])
         pipeline = Cascade(fast=Pipeline([*fast_steps, ("clf", fast)]), full=pipeline, threshold=cascade_info["threshold"])
@@ -426,6 +515,8 @@ def fit(
         "training_seconds": {"fit": round(fit_seconds, 2), "total": round(seconds, 2)},
         "n_features": int(x_train.shape[1]),
     }
+    if pieces_info:
+        manifest["pieces"] = pieces_info
     if encoder_info:
         manifest["encoder"] = encoder_info
         manifest["cascade"] = cascade_info
