@@ -201,7 +201,7 @@ TRAIN = pd.DataFrame(
 @pytest.fixture(scope="module")
 def pieces_artifact(tmp_path_factory):
     path, manifest = train_to_dir(
-        tmp_path_factory.mktemp("pieces") / "a", TRAIN, oos_label="oos", params=TrainParams(folds=3, piece_weights=(1.0,))
+        tmp_path_factory.mktemp("pieces") / "a", TRAIN, oos_label="oos", params=TrainParams(folds=3, piece_weights=(1.5,))
     )
     return path, manifest
 
@@ -210,9 +210,9 @@ def test_trained_model_carries_the_block_and_records_it(pieces_artifact):
     path, manifest = pieces_artifact
     pipeline, _ = load_artifact(path)
     blocks = dict(pipeline.named_steps["features"].transformer_list)
-    assert isinstance(blocks["pieces"], PieceEmbedding) and blocks["pieces"].weight == 1.0
-    assert manifest["pieces"]["weight"] == 1.0 and manifest["pieces"]["package"] == "wordllama"
-    assert set(manifest["pieces"]["macro_f1_by_weight"]) == {"1.0"}
+    assert isinstance(blocks["pieces"], PieceEmbedding) and blocks["pieces"].weight == 1.5
+    assert manifest["pieces"]["weight"] == 1.5 and manifest["pieces"]["package"] == "wordllama"
+    assert set(manifest["pieces"]["macro_f1_by_weight"]) == {"1.5"}
 
 
 def test_scorer_with_the_block_equals_the_library(pieces_artifact, monkeypatch):
