@@ -1,10 +1,10 @@
-"""A dense feature block of static word-piece vectors (WordLlama), for words the n-grams never saw.
+"""A dense feature block of static word-piece vectors (WordLlama): words of like meaning close together.
 
 The TF-IDF blocks know a word only if the training messages used it (or, for the character block,
-its spelling). ``PieceEmbedding`` gives every text a 256-dimensional vector that also carries the
-meaning of words no training message had: each run of word characters of the normalised text, with
-the ``▁`` that starts a word before it, is cut from left to right into the longest word pieces of
-WordLlama's vocabulary (a 32,000-piece Llama 2 tokenizer), and the pieces' static vectors are summed;
+its spelling), and words of like meaning only as unrelated columns. ``PieceEmbedding`` gives every
+text a 256-dimensional vector in which they lie close, words no training message had included: each
+run of word characters of the normalised text, with the ``▁`` that starts a word before it, is cut
+from left to right into the longest word pieces of WordLlama's vocabulary (a 32,000-piece Llama 2 tokenizer), and the pieces' static vectors are summed;
 the text's vector is that sum at unit length, times ``weight``. WordLlama's vectors were trained so
 that such averages of a sentence's pieces embed the sentence (its ``l2_supercat`` 256-dimensional
 model, which the ``wordllama`` package carries inside its wheel: nothing is downloaded).

@@ -15,8 +15,8 @@ for tuning the reject threshold and the ambiguity margin (never test data):
   split (``python -m benchmarks.cv_procedure``).
   (The TF-IDF vocabulary and idf come from all training rows, folds included: unsupervised statistics.)
 
-A dense block of static word-piece vectors (``model/pieces.py``: WordLlama's, for words no training
-message had) joins the TF-IDF blocks when validation data want it (``add_pieces``): its weight is
+A dense block of static word-piece vectors (``model/pieces.py``: WordLlama's, in which words of like
+meaning lie close) joins the TF-IDF blocks when validation data want it (``add_pieces``): its weight is
 chosen from ``piece_weights`` (0, no block, included) by the SVM's macro-F1 on validation data (out of
 fold without ``--val``). The English public benchmarks take it; the Russian and Ukrainian domain data
 do not.
