@@ -6,8 +6,9 @@ text a 256-dimensional vector in which they lie close, words no training message
 run of word characters of the normalised text, with the ``▁`` that starts a word before it, is cut
 from left to right into the longest word pieces of WordLlama's vocabulary (a 32,000-piece Llama 2
 tokenizer), and the pieces' static vectors are summed; the text's vector is that sum at unit length,
-times ``weight``. WordLlama's vectors were trained so that such averages of a sentence's pieces embed the sentence (its ``l2_supercat`` 256-dimensional
-model, which the ``wordllama`` package carries inside its wheel: nothing is downloaded).
+times ``weight``. WordLlama's vectors were trained so that such averages of a sentence's pieces
+embed the sentence (its ``l2_supercat`` 256-dimensional model, which the ``wordllama`` package carries
+inside its wheel: nothing is downloaded).
 
 The cut is greedy longest-match, not the tokenizer's own BPE: both give the same pieces for common
 words, and greedy needs nothing but a table look-up per try, so a compiled kernel
