@@ -250,7 +250,7 @@ class LinearScorer:
         """What the vectorizers read: the texts normalised, then marked."""
         docs = normalize_many(texts)
         for marker in self.markers:
-            docs = marker.transform(docs)
+            docs = marker.mark_docs(docs)
         return docs
 
     def _row(self, text: str, dense: bool = True) -> tuple[np.ndarray, np.ndarray]:
