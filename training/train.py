@@ -270,6 +270,16 @@ def stack(x: sparse.csr_matrix, block: np.ndarray, weight: float) -> sparse.csr_
     return x if weight == 0 else sparse.hstack([x, sparse.csr_matrix(block * weight)], format="csr")
 
 
+@dataclass
+class Chosen:
+    """A dense block's weight from ``choose_weight``, with the SVM fits it made for that weight."""
+
+    weight: float
+    scores: dict[float, float]  # macro-F1 by candidate weight
+    fitted: LinearSVC | None = None  # with validation rows: the SVM fitted on all training rows
+    oof_scores: np.ndarray | None = None  # out of fold: the SVM's decision scores, as ``calibrate`` needs them
+
+
 def choose_weight(
     candidates: tuple[float, ...],
     svc: LinearSVC,
@@ -278,14 +288,15 @@ def choose_weight(
     y_train: np.ndarray,
     val: tuple[sparse.csr_matrix, np.ndarray, np.ndarray] | None,
     cv: StratifiedKFold | None,
-) -> tuple[float, dict[float, float], LinearSVC | None]:
+) -> Chosen:
     """The scale of a dense block (rows of unit length) beside the sparse features: the candidate with
     the best macro-F1 of the SVM's own answers on validation data ``val`` (features, block, labels), or
     out of fold with ``cv`` without it; ties to the smaller. The block is computed once; each candidate
     only rescales it. The fits run in worker processes, one per core: not on threads, though liblinear
     releases the GIL, because scikit-learn's liblinear draws from one process-wide random generator,
-    which threads would share (the seeded fits would then differ from run to run). Returns the weight,
-    the scores and, with ``val``, the SVM fitted with that weight on all of ``x_train``."""
+    which threads would share (the seeded fits would then differ from run to run). The chosen weight's
+    fits are kept for ``calibrate``: with ``val`` the SVM fitted on all of ``x_train``, without it the
+    out-of-fold decision scores (``cross_val_predict``'s, the same folds and seed)."""
     heavy_first = sorted(candidates, reverse=True)  # a heavier block fits slower: start those first
     if val is None:
         folds = list(cv.split(x_train, y_train))
@@ -296,24 +307,25 @@ def choose_weight(
     def fit_one(w: float, train: np.ndarray | None, test: np.ndarray | None):
         x = stack(x_train, block, w)
         if test is not None:  # a fold: its answers only (a fitted SVM is tens of MB to send back)
-            return None, clone(svc).fit(x[train], y_train[train]).predict(x[test])
+            model = clone(svc).fit(x[train], y_train[train])
+            return None, model.predict(x[test]), model.decision_function(x[test])
         model = clone(svc).fit(x, y_train)
-        return model, model.predict(stack(val[0], val[1], w))
+        return model, model.predict(stack(val[0], val[1], w)), None
 
     results = Parallel(n_jobs=-1)(delayed(fit_one)(*job) for job in jobs)
-    scores, fitted = {}, {}
+    scores, kept = {}, {}
     for w in candidates:
         mine = [(job, res) for job, res in zip(jobs, results) if job[0] == w]
         if val is None:
             pred = np.empty(len(y_train), dtype=y_train.dtype)
-            for (_, _, test), (_, p) in mine:
-                pred[test] = p
-            scores[w] = f1_score(y_train, pred, average="macro")
+            oof = np.empty((len(y_train), *mine[0][1][2].shape[1:]))
+            for (_, _, test), (_, p, dec) in mine:
+                pred[test], oof[test] = p, dec
+            scores[w], kept[w] = f1_score(y_train, pred, average="macro"), Chosen(w, scores, oof_scores=oof)
         else:
-            ((_, (model, p)),) = mine
-            scores[w], fitted[w] = f1_score(val[2], p, average="macro"), model
-    weight = max(candidates, key=lambda w: (round(scores[w], 6), -w))
-    return weight, scores, fitted.get(weight)
+            ((_, (model, p, _)),) = mine
+            scores[w], kept[w] = f1_score(val[2], p, average="macro"), Chosen(w, scores, fitted=model)
+    return kept[max(candidates, key=lambda w: (round(scores[w], 6), -w))]
 
 
 def add_pieces(
@@ -325,24 +337,29 @@ def add_pieces(
     val: tuple[list[str], sparse.csr_matrix, np.ndarray] | None,
     cv: StratifiedKFold | None,
     svc: LinearSVC,
-) -> tuple[sparse.csr_matrix, sparse.csr_matrix | None, dict[str, Any], LinearSVC | None]:
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix | None, dict[str, Any], Chosen]:
     """Add the word-piece vector block (``model/pieces.py``) to the fitted ``features`` if validation data
     choose a weight above 0 for it from ``params.piece_weights`` (``choose_weight``). ``docs``: the
     prepared (normalised, marked) training texts; ``val``: validation texts (prepared), features, labels.
-    Returns the features of the training and validation rows, a description, and with ``val`` the SVM
-    fitted on the training rows' features (as ``calibrate`` would fit it)."""
+    Returns the features of the training and validation rows, a description, and the choice with the
+    SVM fits it made on those training features (for ``calibrate``)."""
     pieces = PieceEmbedding().fit()
     block = pieces.transform(docs)
     block_val = pieces.transform(val[0]) if val is not None else None
-    weight, scores, fitted = choose_weight(
+    chosen = choose_weight(
         params.piece_weights, svc, x_train, block, y_train, (val[1], block_val, val[2]) if val is not None else None, cv
     )
-    info = {**pieces.source_, "weight": weight, "macro_f1_by_weight": {str(w): round(float(v), 4) for w, v in scores.items()}}
+    weight = chosen.weight
+    info = {
+        **pieces.source_,
+        "weight": weight,
+        "macro_f1_by_weight": {str(w): round(float(v), 4) for w, v in chosen.scores.items()},
+    }
     if not weight:
-        return x_train, val[1] if val is not None else None, info, fitted
+        return x_train, val[1] if val is not None else None, info, chosen
     pieces.set_params(weight=weight)
     features.transformer_list.append(("pieces", pieces))
-    return stack(x_train, block, weight), stack(val[1], block_val, weight) if val is not None else None, info, fitted
+    return stack(x_train, block, weight), stack(val[1], block_val, weight) if val is not None else None, info, chosen
 
 
 def add_encoder(
@@ -366,7 +383,8 @@ def add_encoder(
     emb = encoder.transform(texts)
     emb_val = encoder.transform(val_df["text"].tolist()) if val_df is not None else None
     val = (x_val, emb_val, val_df["label"].to_numpy()) if val_df is not None else None
-    weight, scores, _ = choose_weight(params.encoder_weights, svc, x_train, emb, y_train, val, cv)
+    chosen = choose_weight(params.encoder_weights, svc, x_train, emb, y_train, val, cv)
+    weight, scores = chosen.weight, chosen.scores
     encoder.set_params(weight=weight)
     features = FeatureUnion([("tfidf", Pipeline(steps)), ("encoder", encoder)])
     info = {
@@ -391,15 +409,18 @@ def calibrate(
     val_df: pd.DataFrame | None,
     x_val: sparse.csr_matrix | None,
     cv: StratifiedKFold | None,
-    fitted: LinearSVC | None = None,
+    chosen: Chosen | None = None,
 ) -> tuple[CalibratedClassifierCV, np.ndarray, np.ndarray, dict[str, Any]]:
     """The calibrated classifier, its probabilities on validation data (out-of-fold without ``val_df``),
-    the validation labels and a description of that validation. ``fitted``: with ``val_df``, ``svc``
-    already fitted on ``x_train`` (not fitted again)."""
+    the validation labels and a description of that validation. ``chosen``: ``choose_weight``'s fits of
+    ``svc`` on ``x_train`` (the SVM, or the out-of-fold scores), not made again."""
     if val_df is None:
         calibrated = CalibratedClassifierCV(svc, method="temperature", cv=cv, ensemble=False).fit(x_train, y_train)
         # the same folds again for the out-of-fold scores the calibrator was fitted on, to tune thresholds with
-        scores = cross_val_predict(clone(svc), x_train, y_train, cv=cv, method="decision_function")
+        if chosen is not None and chosen.oof_scores is not None:
+            scores = chosen.oof_scores
+        else:
+            scores = cross_val_predict(clone(svc), x_train, y_train, cv=cv, method="decision_function")
         proba = temperature_softmax(scores, temperature(calibrated))
         return (
             calibrated,
@@ -407,7 +428,7 @@ def calibrate(
             y_train.astype(str),
             {"method": f"{cv.get_n_splits()}-fold cross-validation", "rows": int(len(y_train))},
         )
-    svc = fitted if fitted is not None else svc.fit(x_train, y_train)
+    svc = chosen.fitted if chosen is not None and chosen.fitted is not None else svc.fit(x_train, y_train)
     # the SVM is frozen, so the folds only regroup identical predictions: cv=2 is exact and allows small val sets
     calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="temperature", cv=2).fit(x_val, val_df["label"].to_numpy())
     validation = {"method": "held-out", "rows": int(len(val_df)), "sha256": data_sha256(val_df)}
@@ -470,23 +491,23 @@ def fit(
     cv = cross_validation(y_train, params) if val_df is None else None
     docs_val = normalizer.transform(val_df["text"].tolist()) if val_df is not None else None
     x_val = features.transform(docs_val) if val_df is not None else None
-    pieces_info, fitted = None, None
+    pieces_info, chosen = None, None
     if any(params.piece_weights):
         val = (docs_val, x_val, val_df["label"].to_numpy()) if val_df is not None else None
-        x_train, x_val, pieces_info, fitted = add_pieces(params, features, docs, x_train, y_train, val, cv, svc)
+        x_train, x_val, pieces_info, chosen = add_pieces(params, features, docs, x_train, y_train, val, cv, svc)
     steps = [*normalizer.steps, ("features", features)]
     encoder_info = None
     fast_steps, x_fast, x_fast_val = list(steps), x_train, x_val
     if params.encoder:
         steps, x_train, x_val, encoder_info = add_encoder(params, steps, texts, x_train, y_train, val_df, x_val, cv, svc)
     calibrated, proba, y_val, validation = calibrate(
-        clone(svc), x_train, y_train, val_df, x_val, cv, None if params.encoder else fitted
+        clone(svc), x_train, y_train, val_df, x_val, cv, None if params.encoder else chosen
     )
     pipeline: Pipeline | Cascade = Pipeline([*steps, ("clf", calibrated)])
     labels = np.asarray(calibrated.classes_).astype(str)
     cascade_info = None
     if params.encoder:  # the TF-IDF model alone answers what it is sure of; the encoder model the rest
-        fast, fast_proba, _, _ = calibrate(clone(svc), x_fast, y_train, val_df, x_fast_val, cv, fitted)
+        fast, fast_proba, _, _ = calibrate(clone(svc), x_fast, y_train, val_df, x_fast_val, cv, chosen)
         cascade_info = tune_cascade(y_val, fast_proba, proba, labels, params.cascade_tolerance)
         proba = cascade_answers(fast_proba, proba, cascade_info["threshold"])
         pipeline = Cascade(fast=Pipeline([*fast_steps, ("clf", fast)]), full=pipeline, threshold=cascade_info["threshold"])

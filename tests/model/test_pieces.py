@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import sparse
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_predict
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import (
     check_estimator_repr,
@@ -26,7 +28,7 @@ from model.normalize import normalize_many
 from model.pieces import START, PieceEmbedding, PiecesUnavailable, read_source
 from model.router import Router
 from model.scoring import LinearScorer
-from training.train import TrainParams, choose_weight, train_to_dir
+from training.train import TrainParams, choose_weight, stack, train_to_dir
 
 EDGE = [
     "",
@@ -160,15 +162,18 @@ def test_weight_is_chosen_on_validation_data():
     svc = LinearSVC(random_state=0)
     cv = pytest.importorskip("sklearn.model_selection").StratifiedKFold(3, shuffle=True, random_state=0)
     # a block that carries the labels beside features that do not: a weight above 0, out of fold
-    w, scores, fitted = choose_weight((0.0, 1.0), svc, noise, signal, y, None, cv)
-    assert w == 1.0 and scores[1.0] > scores[0.0] and fitted is None
+    chosen = choose_weight((0.0, 1.0), svc, noise, signal, y, None, cv)
+    assert chosen.weight == 1.0 and chosen.scores[1.0] > chosen.scores[0.0] and chosen.fitted is None
+    # its out-of-fold decision scores are cross_val_predict's, which calibrate would otherwise compute again
+    again = cross_val_predict(clone(svc), stack(noise, signal, 1.0), y, cv=cv, method="decision_function")
+    np.testing.assert_array_equal(chosen.oof_scores, again)
     # a block of noise beside features that carry the labels: none of it
-    w, scores, _ = choose_weight((0.0, 1.0), svc, informative, rng.normal(size=(len(y), 8)) * 3, y, None, cv)
-    assert w == 0.0
+    chosen = choose_weight((0.0, 1.0), svc, informative, rng.normal(size=(len(y), 8)) * 3, y, None, cv)
+    assert chosen.weight == 0.0
     # with validation rows: scored there, and the chosen weight's SVM comes back fitted
     val = (noise[:40], signal[:40], y[:40])
-    w, _, fitted = choose_weight((0.0, 1.0), svc, noise, signal, y, val, None)
-    assert w == 1.0 and fitted.coef_.shape == (4, 48)
+    chosen = choose_weight((0.0, 1.0), svc, noise, signal, y, val, None)
+    assert chosen.weight == 1.0 and chosen.fitted.coef_.shape == (4, 48) and chosen.oof_scores is None
 
 
 TRAIN = pd.DataFrame(
